@@ -1,0 +1,631 @@
+"""IAM evidence and containment for compromised users, keys and roles.
+
+Evidence first (``capture_principal``), then containment that can be released: keys are deactivated,
+never deleted (the key id must stay traceable in CloudTrail and undo must be able to restore it);
+sessions are revoked with a deny on ``aws:TokenIssueTime``, because STS sessions minted from a
+deactivated key live on until they expire; quarantine adds a deny-all without touching what was attached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from ...errors import Refused, TargetChanged
+from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
+from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
+
+REVOKE_POLICY = "responder-revoke-sessions"
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]", re.UNICODE)
+QUARANTINE_POLICY = "responder-quarantine"
+DENY_ALL = {"Version": "2012-10-17", "Statement": [{"Sid": "ResponderQuarantine", "Effect": "Deny",
+                                                    "Action": "*", "Resource": "*"}]}
+
+
+def _policy_doc(doc: Any) -> dict[str, Any]:
+    if isinstance(doc, str):
+        from urllib.parse import unquote
+
+        return json.loads(unquote(doc))
+    return dict(doc or {})
+
+
+def _inline_policy(iam: Any, ref: PrincipalRef, name: str) -> dict[str, Any] | None:
+    try:
+        if ref.user_name:
+            return _policy_doc(iam.get_user_policy(UserName=ref.user_name, PolicyName=name)["PolicyDocument"])
+        return _policy_doc(iam.get_role_policy(RoleName=ref.role_name, PolicyName=name)["PolicyDocument"])
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def _put_inline(iam: Any, ref: PrincipalRef, name: str, doc: dict[str, Any]) -> None:
+    body = json.dumps(doc)
+    if ref.user_name:
+        iam.put_user_policy(UserName=ref.user_name, PolicyName=name, PolicyDocument=body)
+    else:
+        iam.put_role_policy(RoleName=ref.role_name, PolicyName=name, PolicyDocument=body)
+
+
+def _delete_inline(iam: Any, ref: PrincipalRef, name: str) -> None:
+    try:
+        if ref.user_name:
+            iam.delete_user_policy(UserName=ref.user_name, PolicyName=name)
+        else:
+            iam.delete_role_policy(RoleName=ref.role_name, PolicyName=name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+def _role(iam: Any, ref: PrincipalRef) -> dict[str, Any] | None:
+    if not ref.role_name:
+        return None
+    try:
+        return iam.get_role(RoleName=ref.role_name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        raise TargetChanged(f"role {ref.role_name} does not exist (deleted since the finding?)") from None
+
+
+def _check_exists(iam: Any, ref: PrincipalRef) -> None:
+    if ref.user_name:
+        try:
+            iam.get_user(UserName=ref.user_name)
+        except iam.exceptions.NoSuchEntityException:
+            raise TargetChanged(f"IAM user {ref.user_name} does not exist (deleted since the finding?)") from None
+
+
+# ---------------------------------------------------------------------------------------------
+class CapturePrincipalOutput(ActionOutput):
+    principal_arn: str | None = None
+    kind: str = ""
+    name: str = ""
+    artifact: str = ""
+    sha256: str = ""
+    access_keys: list[dict[str, Any]] = []
+    has_login_profile: bool = False
+    attached_policies: list[str] = []
+    inline_policies: list[str] = []
+    groups: list[str] = []
+
+
+class CapturePrincipal(Action[PrincipalRef]):
+    """Preserve an IAM user's or role's state as evidence before anything changes it.
+
+    Captures the principal, attached and inline policies (with documents), groups, access keys with
+    last use, login profile, MFA devices and tags (users); trust policy, last use, instance profiles
+    (roles). Written once to the evidence locker with its SHA-256.
+    """
+
+    name = "aws.iam.capture_principal"
+    Input = PrincipalRef
+    Output = CapturePrincipalOutput
+    category = Category.EVIDENCE
+    permissions = frozenset({
+        "iam:GetUser", "iam:GetRole", "iam:ListAttachedUserPolicies", "iam:ListAttachedRolePolicies",
+        "iam:ListUserPolicies", "iam:ListRolePolicies", "iam:GetUserPolicy", "iam:GetRolePolicy",
+        "iam:ListGroupsForUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile",
+        "iam:ListMFADevices", "iam:ListUserTags", "iam:ListRoleTags", "iam:ListInstanceProfilesForRole",
+    })
+
+    def plan(self, ctx: StepContext, inp: PrincipalRef) -> Change:
+        return Change(will_change=False, summary=f"capture IAM {inp.kind} {inp.name} as evidence")
+
+    def _collect(self, ctx: StepContext, inp: PrincipalRef) -> dict[str, Any]:
+        iam = ctx.aws("iam")
+        out: dict[str, Any] = {"kind": inp.kind, "name": inp.name, "captured_at": ctx.now.isoformat()}
+        if inp.user_name:
+            try:
+                out["user"] = iam.get_user(UserName=inp.user_name)["User"]
+            except iam.exceptions.NoSuchEntityException:
+                raise TargetChanged(f"IAM user {inp.user_name} does not exist") from None
+            out["attached_policies"] = iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]
+            names = iam.list_user_policies(UserName=inp.user_name)["PolicyNames"]
+            out["inline_policies"] = {n: _policy_doc(iam.get_user_policy(UserName=inp.user_name, PolicyName=n)
+                                                     ["PolicyDocument"]) for n in names}
+            out["groups"] = iam.list_groups_for_user(UserName=inp.user_name)["Groups"]
+            keys = iam.list_access_keys(UserName=inp.user_name)["AccessKeyMetadata"]
+            for key in keys:
+                last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+                key["LastUsed"] = last
+            out["access_keys"] = keys
+            try:
+                out["login_profile"] = iam.get_login_profile(UserName=inp.user_name)["LoginProfile"]
+            except iam.exceptions.NoSuchEntityException:
+                out["login_profile"] = None
+            out["mfa_devices"] = iam.list_mfa_devices(UserName=inp.user_name)["MFADevices"]
+            out["tags"] = iam.list_user_tags(UserName=inp.user_name).get("Tags", [])
+            out["arn"] = out["user"].get("Arn")
+        else:
+            role = _role(iam, inp)
+            out["role"] = role
+            out["arn"] = role.get("Arn") if role else None
+            out["attached_policies"] = iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]
+            names = iam.list_role_policies(RoleName=inp.role_name)["PolicyNames"]
+            out["inline_policies"] = {n: _policy_doc(iam.get_role_policy(RoleName=inp.role_name, PolicyName=n)
+                                                     ["PolicyDocument"]) for n in names}
+            out["instance_profiles"] = iam.list_instance_profiles_for_role(RoleName=inp.role_name)["InstanceProfiles"]
+            out["tags"] = iam.list_role_tags(RoleName=inp.role_name).get("Tags", [])
+        return jsonable(out)
+
+    def apply(self, ctx: StepContext, inp: PrincipalRef) -> Outcome:
+        state = self._collect(ctx, inp)
+        artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/iam-{inp.kind}-{inp.name}.json", state,
+                                         collected_by=f"responder:{self.name}", at=ctx.now,
+                                         details={"step": ctx.step_id, "api": "iam"})
+        output = CapturePrincipalOutput(
+            principal_arn=state.get("arn"), kind=inp.kind, name=inp.name, artifact=artifact.name,
+            sha256=artifact.sha256,
+            access_keys=[{"access_key_id": k["AccessKeyId"], "status": k["Status"],
+                          "last_used": (k.get("LastUsed") or {}).get("LastUsedDate")}
+                         for k in state.get("access_keys", [])],
+            has_login_profile=bool(state.get("login_profile")),
+            attached_policies=[p["PolicyArn"] for p in state.get("attached_policies", [])],
+            inline_policies=sorted(state.get("inline_policies", {})),
+            groups=[g["GroupName"] for g in state.get("groups", [])],
+        )
+        return Outcome(changed=False, summary=f"captured IAM {inp.kind} {inp.name} → {artifact.name} "
+                       f"(sha256 {artifact.sha256[:12]}…)", output=output.model_dump(),
+                       artifacts=[artifact.as_dict()])
+
+
+# ---------------------------------------------------------------------------------------------
+class AccessKeyInput(ActionInput):
+    access_key_id: str
+
+
+class ResolveAccessKeyOutput(ActionOutput):
+    access_key_id: str = ""
+    temporary: bool = False
+    user_name: str | None = None
+    account_id: str | None = None
+    last_used: dict[str, Any] = {}
+
+
+class ResolveAccessKey(Action[AccessKeyInput]):
+    """Find who owns an access key (a secret-scanner report names only the key id). Read-only."""
+
+    name = "aws.iam.resolve_access_key"
+    Input = AccessKeyInput
+    Output = ResolveAccessKeyOutput
+    category = Category.ENRICH
+    permissions = frozenset({"iam:GetAccessKeyLastUsed"})
+
+    def plan(self, ctx: StepContext, inp: AccessKeyInput) -> Change:
+        return Change(will_change=False, summary=f"look up the owner of {inp.access_key_id}")
+
+    def apply(self, ctx: StepContext, inp: AccessKeyInput) -> Outcome:
+        if inp.access_key_id.startswith("ASIA"):
+            out = ResolveAccessKeyOutput(access_key_id=inp.access_key_id, temporary=True)
+            return Outcome(changed=False, summary=f"{inp.access_key_id} is temporary (STS); its role session "
+                           "comes from the finding or from CloudTrail", output=out.model_dump())
+        iam = ctx.aws("iam")
+        try:
+            found = iam.get_access_key_last_used(AccessKeyId=inp.access_key_id)
+        except iam.exceptions.NoSuchEntityException:
+            raise TargetChanged(f"access key {inp.access_key_id} is not in account {ctx.finding.account_id or '(home)'}"
+                                " — deleted, or in another account") from None
+        out = ResolveAccessKeyOutput(access_key_id=inp.access_key_id, user_name=found.get("UserName"),
+                                     account_id=ctx.finding.account_id,
+                                     last_used=jsonable(found.get("AccessKeyLastUsed") or {}))
+        return Outcome(changed=False, summary=f"{inp.access_key_id} belongs to IAM user {out.user_name}",
+                       output=out.model_dump())
+
+
+# ---------------------------------------------------------------------------------------------
+class DeactivateAccessKeyInput(ActionInput):
+    """AKIA keys only: ASIA (STS) keys cannot be deactivated; revoke the role's sessions instead."""
+
+    access_key_id: str
+    user_name: str | None = None
+
+
+class DeactivateAccessKeyOutput(ActionOutput):
+    access_key_id: str = ""
+    user_name: str = ""
+    previous_status: str = ""
+    status: str = ""
+
+
+class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
+    """Stop a leaked key signing new requests.
+
+    Deactivate, never delete: the key id stays traceable in CloudTrail, and release can restore it
+    (with an explicit flag). A no-op when the key is already inactive.
+    """
+
+    name = "aws.iam.deactivate_access_key"
+    Input = DeactivateAccessKeyInput
+    Output = DeactivateAccessKeyOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = frozenset({"iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetAccessKeyLastUsed"})
+    undo_permissions = frozenset({"iam:ListAccessKeys", "iam:UpdateAccessKey"})
+
+    def _current(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> tuple[str, str]:
+        if inp.access_key_id.startswith("ASIA"):
+            raise Refused(f"{inp.access_key_id} is a temporary (STS) key: it cannot be deactivated; "
+                          "use aws.iam.revoke_sessions on its role or user")
+        refuse_self(ctx, access_key_id=inp.access_key_id, user_name=None)
+        iam = ctx.aws("iam")
+        user = inp.user_name
+        if not user:
+            try:
+                user = iam.get_access_key_last_used(AccessKeyId=inp.access_key_id).get("UserName")
+            except iam.exceptions.NoSuchEntityException:
+                user = None
+            if not user:
+                raise TargetChanged(f"access key {inp.access_key_id} not found in this account")
+        try:
+            keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        except iam.exceptions.NoSuchEntityException:
+            raise TargetChanged(f"IAM user {user} does not exist") from None
+        for key in keys:
+            if key["AccessKeyId"] == inp.access_key_id:
+                return user, key["Status"]
+        raise TargetChanged(f"access key {inp.access_key_id} is not a key of IAM user {user} (deleted?)")
+
+    def plan(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> Change:
+        user, status = self._current(ctx, inp)
+        if status == "Inactive":
+            return Change(will_change=False, summary=f"key {inp.access_key_id} of {user} is already inactive",
+                          before={"status": status})
+        return Change(will_change=True, summary=f"deactivate key {inp.access_key_id} of IAM user {user}",
+                      before={"status": status}, after={"status": "Inactive"})
+
+    def apply(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> Outcome:
+        user, status = self._current(ctx, inp)
+        out = DeactivateAccessKeyOutput(access_key_id=inp.access_key_id, user_name=user, previous_status=status,
+                                        status="Inactive")
+        before = {"user_name": user, "access_key_id": inp.access_key_id, "status": status}
+        after = {**before, "status": "Inactive"}
+        if status == "Inactive":
+            return Outcome(changed=False, summary=f"key {inp.access_key_id} was already inactive",
+                           before=before, after=after, output=out.model_dump())
+        ctx.aws("iam").update_access_key(UserName=user, AccessKeyId=inp.access_key_id, Status="Inactive")
+        return Outcome(changed=True, summary=f"deactivated key {inp.access_key_id} of IAM user {user}",
+                       before=before, after=after, output=out.model_dump())
+
+    def undo(self, ctx: StepContext, inp: DeactivateAccessKeyInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        if not (options or {}).get("reenable_keys"):
+            raise Refused(f"re-enabling access key {inp.access_key_id} needs an explicit flag "
+                          "(--reenable-keys): a leaked key should normally be rotated, not re-enabled")
+        user = applied.before.get("user_name") or inp.user_name
+        iam = ctx.aws("iam")
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        current = next((k["Status"] for k in keys if k["AccessKeyId"] == inp.access_key_id), None)
+        if current != applied.after.get("status") and not force:
+            raise TargetChanged(f"key {inp.access_key_id} is {current}, responder left it "
+                                f"{applied.after.get('status')}: changed since; use --force to release anyway")
+        iam.update_access_key(UserName=user, AccessKeyId=inp.access_key_id, Status=applied.before.get("status", "Active"))
+        return Outcome(changed=True, summary=f"re-enabled key {inp.access_key_id}",
+                       before={"status": current}, after={"status": applied.before.get("status")})
+
+
+# ---------------------------------------------------------------------------------------------
+class RevokeSessionsInput(PrincipalRef):
+    policy_name: str = REVOKE_POLICY
+
+
+class RevokeSessionsOutput(ActionOutput):
+    principal: str = ""
+    policy_name: str = ""
+    revoked_before: str = ""
+
+
+def revoke_document(cutoff: str) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ResponderRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]}
+
+
+def _cutoff_of(doc: dict[str, Any] | None) -> str | None:
+    if not doc:
+        return None
+    for stmt in doc.get("Statement", []) if isinstance(doc.get("Statement"), list) else [doc.get("Statement")]:
+        value = (((stmt or {}).get("Condition") or {}).get("DateLessThan") or {}).get("aws:TokenIssueTime")
+        if value:
+            return str(value)
+    return None
+
+
+class RevokeSessions(Action[RevokeSessionsInput]):
+    """Invalidate every session issued before now for a user or role.
+
+    Deactivating a key does not end the STS sessions already minted from it; a deny on
+    ``aws:TokenIssueTime`` earlier than now does (what the console's "Revoke active sessions" does).
+    New sessions, issued after the cutoff, keep working — so the legitimate workload recovers.
+    """
+
+    name = "aws.iam.revoke_sessions"
+    Input = RevokeSessionsInput
+    Output = RevokeSessionsOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:PutUserPolicy", "iam:PutRolePolicy",
+                             "iam:GetRole", "iam:GetUser"})
+    undo_permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:PutUserPolicy",
+                                  "iam:PutRolePolicy", "iam:DeleteUserPolicy", "iam:DeleteRolePolicy"})
+
+    def _preflight(self, ctx: StepContext, inp: RevokeSessionsInput) -> dict[str, Any] | None:
+        refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
+        iam = ctx.aws("iam")
+        role = _role(iam, inp)
+        if role:
+            refuse_unrevocable_role(role)
+        else:
+            _check_exists(iam, inp)
+        return _inline_policy(iam, inp, inp.policy_name)
+
+    def plan(self, ctx: StepContext, inp: RevokeSessionsInput) -> Change:
+        existing = self._preflight(ctx, inp)
+        cutoff = _cutoff_of(existing)
+        now = ctx.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        if cutoff and self._covers(ctx, cutoff):
+            return Change(will_change=False, summary=f"sessions of {inp.kind} {inp.name} issued before {cutoff} "
+                          "are already revoked", before={"policy": existing})
+        return Change(will_change=True, summary=f"revoke every session of {inp.kind} {inp.name} issued before now",
+                      before={"policy": existing}, after={"policy": revoke_document(now)})
+
+    def _covers(self, ctx: StepContext, cutoff: str) -> bool:
+        """An existing revocation covers this run if it is at least as late as the run's creation."""
+        run = ctx.store.get_run(ctx.run_id) if ctx.store else None
+        return bool(run and cutoff >= run.created_at[:19] + "Z")
+
+    def apply(self, ctx: StepContext, inp: RevokeSessionsInput) -> Outcome:
+        existing = self._preflight(ctx, inp)
+        cutoff = _cutoff_of(existing)
+        out = RevokeSessionsOutput(principal=f"{inp.kind}/{inp.name}", policy_name=inp.policy_name)
+        if cutoff and self._covers(ctx, cutoff):
+            out.revoked_before = cutoff
+            return Outcome(changed=False, summary=f"sessions before {cutoff} already revoked",
+                           before={"policy": existing}, after={"policy": existing}, output=out.model_dump())
+        now = ctx.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        doc = revoke_document(now)
+        _put_inline(ctx.aws("iam"), inp, inp.policy_name, doc)
+        out.revoked_before = now
+        return Outcome(changed=True, summary=f"revoked sessions of {inp.kind} {inp.name} issued before {now}",
+                       before={"policy": existing}, after={"policy": doc}, output=out.model_dump())
+
+    def undo(self, ctx: StepContext, inp: RevokeSessionsInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        iam = ctx.aws("iam")
+        current = _inline_policy(iam, inp, inp.policy_name)
+        if current != applied.after.get("policy") and not force:
+            raise TargetChanged(f"policy {inp.policy_name} on {inp.kind} {inp.name} differs from what responder "
+                                "wrote: changed since; use --force to release anyway")
+        previous = applied.before.get("policy")
+        if previous:
+            _put_inline(iam, inp, inp.policy_name, previous)
+        else:
+            _delete_inline(iam, inp, inp.policy_name)
+        return Outcome(changed=True, summary=f"removed session revocation from {inp.kind} {inp.name}",
+                       before={"policy": current}, after={"policy": previous})
+
+
+# ---------------------------------------------------------------------------------------------
+class QuarantineInput(PrincipalRef):
+    policy_name: str = QUARANTINE_POLICY
+
+
+class QuarantineOutput(ActionOutput):
+    principal: str = ""
+    policy_name: str = ""
+    attached_policies: list[str] = []
+    inline_policies: list[str] = []
+    groups: list[str] = []
+
+
+class QuarantinePrincipal(Action[QuarantineInput]):
+    """Deny everything to a user or role, keeping every existing attachment as it was.
+
+    An inline deny-all (not the managed AWSDenyAll, which may be unavailable in a partition or
+    detached by an attacker with iam:DetachUserPolicy) wins over every allow; the attachments in
+    place before are recorded so release restores exactly that state.
+    """
+
+    name = "aws.iam.quarantine_principal"
+    Input = QuarantineInput
+    Output = QuarantineOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = frozenset({"iam:GetUser", "iam:GetRole", "iam:ListAttachedUserPolicies",
+                             "iam:ListAttachedRolePolicies", "iam:ListUserPolicies", "iam:ListRolePolicies",
+                             "iam:ListGroupsForUser", "iam:GetUserPolicy", "iam:GetRolePolicy",
+                             "iam:PutUserPolicy", "iam:PutRolePolicy"})
+    undo_permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:DeleteUserPolicy",
+                                  "iam:DeleteRolePolicy"})
+
+    def _state(self, ctx: StepContext, inp: QuarantineInput) -> dict[str, Any]:
+        refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
+        iam = ctx.aws("iam")
+        if inp.user_name:
+            _check_exists(iam, inp)
+            attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]]
+            inline = iam.list_user_policies(UserName=inp.user_name)["PolicyNames"]
+            groups = [g["GroupName"] for g in iam.list_groups_for_user(UserName=inp.user_name)["Groups"]]
+        else:
+            role = _role(iam, inp)
+            refuse_unrevocable_role(role or {})
+            attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]]
+            inline = iam.list_role_policies(RoleName=inp.role_name)["PolicyNames"]
+            groups = []
+        return {"attached_policies": sorted(attached), "inline_policies": sorted(inline), "groups": sorted(groups),
+                "quarantine_policy": _inline_policy(iam, inp, inp.policy_name)}
+
+    def plan(self, ctx: StepContext, inp: QuarantineInput) -> Change:
+        state = self._state(ctx, inp)
+        if state["quarantine_policy"] == DENY_ALL:
+            return Change(will_change=False, summary=f"{inp.kind} {inp.name} is already quarantined", before=state)
+        return Change(will_change=True, summary=f"attach deny-all policy {inp.policy_name} to {inp.kind} {inp.name}",
+                      before=state, after={**state, "quarantine_policy": DENY_ALL})
+
+    def apply(self, ctx: StepContext, inp: QuarantineInput) -> Outcome:
+        state = self._state(ctx, inp)
+        out = QuarantineOutput(principal=f"{inp.kind}/{inp.name}", policy_name=inp.policy_name,
+                               attached_policies=state["attached_policies"], inline_policies=state["inline_policies"],
+                               groups=state["groups"])
+        if state["quarantine_policy"] == DENY_ALL:
+            return Outcome(changed=False, summary=f"{inp.kind} {inp.name} was already quarantined",
+                           before=state, after=state, output=out.model_dump())
+        _put_inline(ctx.aws("iam"), inp, inp.policy_name, DENY_ALL)
+        after = {**state, "quarantine_policy": DENY_ALL,
+                 "inline_policies": sorted({*state["inline_policies"], inp.policy_name})}
+        return Outcome(changed=True, summary=f"quarantined {inp.kind} {inp.name} (deny-all {inp.policy_name}; "
+                       f"{len(state['attached_policies'])} attached policies recorded)",
+                       before=state, after=after, output=out.model_dump())
+
+    def undo(self, ctx: StepContext, inp: QuarantineInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        iam = ctx.aws("iam")
+        current = _inline_policy(iam, inp, inp.policy_name)
+        if current != DENY_ALL and not force:
+            raise TargetChanged(f"quarantine policy on {inp.kind} {inp.name} is not what responder wrote "
+                                f"({'missing' if current is None else 'edited'}); use --force to release anyway")
+        previous = applied.before.get("quarantine_policy")
+        if previous:
+            _put_inline(iam, inp, inp.policy_name, previous)
+        else:
+            _delete_inline(iam, inp, inp.policy_name)
+        return Outcome(changed=True, summary=f"lifted quarantine of {inp.kind} {inp.name}",
+                       before={"quarantine_policy": current}, after={"quarantine_policy": previous})
+
+
+# ---------------------------------------------------------------------------------------------
+class UserInput(ActionInput):
+    user_name: str
+
+
+class RemoveLoginProfileOutput(ActionOutput):
+    user_name: str = ""
+    had_login_profile: bool = False
+    created: str | None = None
+
+
+class RemoveLoginProfile(Action[UserInput]):
+    """Remove a user's console password so a stolen password cannot sign in.
+
+    The profile's existence and creation date are recorded; the password itself cannot be restored
+    (AWS never returns it), so release is a new password set by a person.
+    """
+
+    name = "aws.iam.remove_login_profile"
+    Input = UserInput
+    Output = RemoveLoginProfileOutput
+    category = Category.CONTAIN
+    mutates = True
+    permissions = frozenset({"iam:GetLoginProfile", "iam:DeleteLoginProfile"})
+
+    def _profile(self, ctx: StepContext, inp: UserInput) -> dict[str, Any] | None:
+        refuse_self(ctx, user_name=inp.user_name)
+        iam = ctx.aws("iam")
+        try:
+            return jsonable(iam.get_login_profile(UserName=inp.user_name)["LoginProfile"])
+        except iam.exceptions.NoSuchEntityException:
+            return None
+
+    def plan(self, ctx: StepContext, inp: UserInput) -> Change:
+        profile = self._profile(ctx, inp)
+        if not profile:
+            return Change(will_change=False, summary=f"{inp.user_name} has no console password")
+        return Change(will_change=True, summary=f"remove console password of {inp.user_name}",
+                      before={"login_profile": profile}, after={"login_profile": None},
+                      notes=["the password cannot be restored by release; a person sets a new one"])
+
+    def apply(self, ctx: StepContext, inp: UserInput) -> Outcome:
+        profile = self._profile(ctx, inp)
+        out = RemoveLoginProfileOutput(user_name=inp.user_name, had_login_profile=bool(profile),
+                                       created=(profile or {}).get("CreateDate"))
+        if not profile:
+            return Outcome(changed=False, summary=f"{inp.user_name} had no console password",
+                           output=out.model_dump(), before={"login_profile": None}, after={"login_profile": None})
+        iam = ctx.aws("iam")
+        try:
+            iam.delete_login_profile(UserName=inp.user_name)
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        return Outcome(changed=True, summary=f"removed console password of {inp.user_name} "
+                       f"(created {profile.get('CreateDate')})", before={"login_profile": profile},
+                       after={"login_profile": None}, output=out.model_dump(),
+                       notes=["release cannot restore the password: set a new one and require a reset"])
+
+
+# ---------------------------------------------------------------------------------------------
+class TagPrincipalInput(PrincipalRef):
+    tags: dict[str, str]
+
+
+class TagPrincipal(Action[TagPrincipalInput]):
+    """Tag a user or role (e.g. ``responder:quarantined=<run>``) so people and automation can see it."""
+
+    name = "aws.iam.tag_principal"
+    Input = TagPrincipalInput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = frozenset({"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole"})
+    undo_permissions = frozenset({"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole",
+                                  "iam:UntagUser", "iam:UntagRole"})
+    MAX_VALUE: ClassVar[int] = 256
+
+    def _tags(self, ctx: StepContext, inp: TagPrincipalInput) -> dict[str, str]:
+        iam = ctx.aws("iam")
+        try:
+            raw = (iam.list_user_tags(UserName=inp.user_name) if inp.user_name
+                   else iam.list_role_tags(RoleName=inp.role_name)).get("Tags", [])
+        except iam.exceptions.NoSuchEntityException:
+            raise TargetChanged(f"{inp.kind} {inp.name} does not exist") from None
+        return {t["Key"]: t["Value"] for t in raw}
+
+    def _wanted(self, inp: TagPrincipalInput) -> dict[str, str]:
+        """IAM tags allow letters, digits, spaces and ``_.:/=+-@``: anything else from a finding becomes ``_``."""
+        return {_TAG_UNSAFE.sub("_", k)[:128]: _TAG_UNSAFE.sub("_", str(v))[: self.MAX_VALUE]
+                for k, v in inp.tags.items()}
+
+    def plan(self, ctx: StepContext, inp: TagPrincipalInput) -> Change:
+        current = self._tags(ctx, inp)
+        wanted = self._wanted(inp)
+        missing = {k: v for k, v in wanted.items() if current.get(k) != v}
+        return Change(will_change=bool(missing), summary=f"tag {inp.kind} {inp.name} with {sorted(missing) or 'nothing new'}",
+                      before={"tags": {k: current.get(k) for k in wanted}}, after={"tags": wanted})
+
+    def apply(self, ctx: StepContext, inp: TagPrincipalInput) -> Outcome:
+        current = self._tags(ctx, inp)
+        wanted = self._wanted(inp)
+        before = {"tags": {k: current.get(k) for k in wanted}}
+        missing = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if not missing:
+            return Outcome(changed=False, summary="tags already present", before=before, after={"tags": wanted})
+        iam = ctx.aws("iam")
+        tags = [{"Key": k, "Value": v} for k, v in missing.items()]
+        if inp.user_name:
+            iam.tag_user(UserName=inp.user_name, Tags=tags)
+        else:
+            iam.tag_role(RoleName=inp.role_name, Tags=tags)
+        return Outcome(changed=True, summary=f"tagged {inp.kind} {inp.name}: {', '.join(sorted(missing))}",
+                       before=before, after={"tags": wanted})
+
+    def undo(self, ctx: StepContext, inp: TagPrincipalInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        current = self._tags(ctx, inp)
+        iam = ctx.aws("iam")
+        drift = {k: current.get(k) for k, v in applied.after.get("tags", {}).items() if current.get(k) != v}
+        if drift and not force:
+            raise TargetChanged(f"tags changed since responder set them: {drift}; use --force to release anyway")
+        remove = [k for k, v in applied.before.get("tags", {}).items() if v is None]
+        restore = [{"Key": k, "Value": v} for k, v in applied.before.get("tags", {}).items() if v is not None]
+        if inp.user_name:
+            if remove:
+                iam.untag_user(UserName=inp.user_name, TagKeys=remove)
+            if restore:
+                iam.tag_user(UserName=inp.user_name, Tags=restore)
+        else:
+            if remove:
+                iam.untag_role(RoleName=inp.role_name, TagKeys=remove)
+            if restore:
+                iam.tag_role(RoleName=inp.role_name, Tags=restore)
+        return Outcome(changed=True, summary=f"restored tags of {inp.kind} {inp.name}")

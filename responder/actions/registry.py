@@ -1,0 +1,72 @@
+"""The action registry: an explicit list of names, loaded lazily by address.
+
+The name is the address: ``aws.iam.deactivate_access_key`` lives in ``responder/actions/aws/iam.py``
+as class ``DeactivateAccessKey``. Nothing registers itself on import; the catalogue below is the list,
+and importing an action's module happens only when a playbook uses it (cold starts stay light).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from ..errors import BadInput
+from .base import Action
+
+# Every shipped action, by name. A test imports each and checks name, module and class agree.
+CATALOG: tuple[str, ...] = (
+    "aws.iam.capture_principal",
+    "aws.iam.resolve_access_key",
+    "aws.iam.deactivate_access_key",
+    "aws.iam.revoke_sessions",
+    "aws.iam.quarantine_principal",
+    "aws.iam.remove_login_profile",
+    "aws.iam.tag_principal",
+    "evidence.record_finding",
+    # scope (issue 10)
+    # notify (issue 7)
+    # containment breadth (issue 9)
+    # people and AWS (issue 11)
+)
+
+
+def address(name: str) -> tuple[str, str]:
+    """``aws.iam.deactivate_access_key`` → (``responder.actions.aws.iam``, ``DeactivateAccessKey``)."""
+    module, _, leaf = name.rpartition(".")
+    if not module or not leaf:
+        raise BadInput(f"action name {name!r} must look like 'group.action'")
+    return f"responder.actions.{module}", "".join(part.capitalize() for part in leaf.split("_"))
+
+
+class Registry:
+    """Maps action names to classes; the engine is handed one (tests may hand a smaller one)."""
+
+    def __init__(self, names: Iterable[str] = CATALOG, extra: dict[str, type[Action]] | None = None) -> None:
+        self._names = tuple(names)
+        self._loaded: dict[str, type[Action]] = dict(extra or {})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted({*self._names, *self._loaded}))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names or name in self._loaded
+
+    def get(self, name: str) -> type[Action]:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self._names:
+            raise KeyError(name)
+        module_name, class_name = address(name)
+        cls = getattr(importlib.import_module(module_name), class_name)
+        if getattr(cls, "name", None) != name:
+            raise RuntimeError(f"{module_name}.{class_name}.name is {cls.name!r}, expected {name!r}")
+        self._loaded[name] = cls
+        return cls
+
+    def all(self) -> list[type[Action]]:
+        return [self.get(name) for name in self.names]
+
+
+def default_registry() -> Registry:
+    return Registry()

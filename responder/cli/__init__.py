@@ -1,0 +1,58 @@
+"""The on-call interface: ``responder``. The only home of typer and rich.
+
+Exit codes scripts can trust: 0 succeeded, 1 run failed, 2 bad input, 3 waiting for a person.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from ..errors import ResponderError
+from . import core
+
+app = typer.Typer(
+    name="responder",
+    help="Cloud incident-response playbooks: preserve evidence, contain, scope, notify — with people in the loop.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+core.register(app)
+
+# Subsystems register their own commands; a missing one leaves the rest working.
+for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage"):
+    try:
+        importlib.import_module(f"{__name__}.{_module}").register(app)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{_module}":
+            raise
+
+
+def main() -> None:
+    """Console entry point: map responder's errors to exit codes with a message that says what next."""
+    from .render import err_console
+
+    try:
+        app(standalone_mode=False)
+    except ResponderError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        if exc.hint:
+            err_console().print(f"[dim]→ {exc.hint}[/]", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console().print("interrupted: the run is recorded; `responder resume RUN_ID` continues it")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        raise

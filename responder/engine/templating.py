@@ -1,0 +1,122 @@
+"""Render playbook templates safely.
+
+Only the playbook's own strings are templates. Finding fields enter as *variables* of a sandboxed
+Jinja2 environment with ``StrictUndefined``: a finding value such as ``{{ 7*7 }}`` or ``{% for %}`` stays
+literal text because Jinja never renders its output again. A value that is exactly one expression
+(``"{{ finding.resource }}"``) yields the native Python object rather than its text, without any
+``literal_eval`` of attacker data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from ..errors import ActionFailed
+
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+ROOT_NAMES = ("finding", "inputs", "steps", "run", "config")
+
+
+def _tojson(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env.filters["tojson"] = _tojson
+    return env
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def single_expression(value: str) -> str | None:
+    match = _SINGLE.match(value)
+    if match and "{{" not in match.group("expr") and "}}" not in match.group("expr"):
+        return match.group("expr").strip()
+    return None
+
+
+def check_syntax(value: str, *, expression: bool = False) -> str | None:
+    """The syntax error in a template (or expression), or None."""
+    env = environment()
+    try:
+        if expression:
+            env.parse("{{ " + value + " }}")
+        else:
+            env.parse(value)
+    except TemplateSyntaxError as exc:
+        return f"template syntax error: {exc.message}"
+    return None
+
+
+def references(value: str, *, expression: bool = False) -> Iterator[tuple[str, ...]]:
+    """Dotted name chains a template reads, e.g. ``('steps', 'capture', 'output', 'user_name')``."""
+    source = "{{ " + value + " }}" if expression else value
+    try:
+        tree = environment().parse(source)
+    except TemplateSyntaxError:
+        return
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        chain = _chain(node)
+        if chain:
+            yield chain
+
+
+def _chain(node: nodes.Node) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            parts.append(node.name)
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def render(value: Any, context: dict[str, Any]) -> Any:
+    """Render a ``with``/``inputs`` value: dicts and lists recursively, strings as templates."""
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    if not is_template(value):
+        return value
+    env = environment()
+    try:
+        expr = single_expression(value)
+        if expr is not None:
+            result = env.compile_expression(expr, undefined_to_none=False)(**context)
+            if isinstance(result, Undefined):
+                str(result)  # raises UndefinedError with Jinja's own message
+            return result
+        return env.from_string(value).render(**context)
+    except TemplateSyntaxError as exc:
+        raise ActionFailed(f"template syntax error in {value!r}: {exc.message}") from None
+    except Exception as exc:  # StrictUndefined, sandbox violations, type errors inside expressions
+        raise ActionFailed(f"cannot render {value!r}: {exc}") from None
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> bool:
+    """A ``when`` condition: a Jinja2 expression, with or without ``{{ }}``."""
+    expr = single_expression(expression) or expression
+    try:
+        result = environment().compile_expression(expr, undefined_to_none=False)(**context)
+    except Exception as exc:
+        raise ActionFailed(f"cannot evaluate when: {expression!r}: {exc}") from None
+    return bool(result)

@@ -1,0 +1,63 @@
+"""Shared test fixtures: a real moto server over HTTP, a clean AWS environment, a temp RESPONDER_HOME.
+
+No test mocks responder's own modules. AWS is moto in server mode (``ThreadedMotoServer``), reached by
+boto3 over HTTP exactly as it would reach AWS; state goes to real SQLite files under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+_AWS_VARS = [k for k in os.environ if k.startswith("AWS_") or k.startswith("RESPONDER_")]
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Like httpx's ``clean_environ``: no test sees the developer's AWS profile or responder state."""
+    for key in list(os.environ):
+        if key.startswith("AWS_") or key.startswith("RESPONDER_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "responder-home"))
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One moto server for the session; tests reset it through ``moto_endpoint``."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A freshly reset moto server, with boto3 pointed at it through ``AWS_ENDPOINT_URL``."""
+    requests.post(f"{moto_server}/moto-api/reset-auth", data="inf", headers={"Content-Type": "text/plain"},
+                  timeout=10)
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server
+
+
+@pytest.fixture
+def responder_home(tmp_path: Path) -> Path:
+    home = tmp_path / "responder-home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATASETS = Path(os.environ.get("RESPONDER_DATASETS", str(SHARED / "datasets")))

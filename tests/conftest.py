@@ -10,10 +10,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import logging
+
 import pytest
 import requests
 
-_AWS_VARS = [k for k in os.environ if k.startswith("AWS_") or k.startswith("RESPONDER_")]
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 @pytest.fixture(autouse=True)

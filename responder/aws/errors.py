@@ -38,18 +38,15 @@ def _operation_permission(exc: Exception) -> str | None:
 
 def translate(exc: BaseException) -> ResponderError | None:
     """A ResponderError for botocore/urllib3 failures, or None for anything else."""
-    try:
-        from botocore.exceptions import (
-            ClientError,
-            ConnectionClosedError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-            ReadTimeoutError,
-            ResponseParserError,
-        )
-    except ImportError:  # pragma: no cover - botocore is a dependency
-        return None
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+    from botocore.parsers import ResponseParserError
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")

@@ -53,7 +53,7 @@ class RunResult(BaseModel):
             created=created, posture=run.posture,
             waiting_for=[s.step_id for s in steps if s.state == "waiting"],
             steps=[{"id": s.step_id, "action": s.action, "category": s.category, "status": s.state.value,
-                    "changed": s.changed, "summary": s.summary, "error": s.error, "attempts": s.attempts,
+                    "changed": s.changed, "summary": s.summary, "error": s.error, "attempts": s.attempts, "retries": s.retries,
                     "duration_ms": s.duration_ms, "output": s.output, "before": s.before, "after": s.after,
                     "notes": s.notes}
                    for s in steps],

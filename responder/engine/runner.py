@@ -41,6 +41,14 @@ ErrorTranslator = Callable[[BaseException], ResponderError | None]
 ApprovalNotifier = Callable[[ApprovalRecord, RunRecord, Change | None], dict[str, Any] | None]
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 def run_id_for(finding_id: str, playbook_id: str) -> str:
     """Deterministic: every delivery of a finding to a playbook lands on the same run."""
     digest = hashlib.sha256(f"{finding_id}\x00{playbook_id}".encode()).hexdigest()
@@ -144,13 +152,22 @@ class Engine:
             raise self._translate(box["error"]) from box["error"]
         return box.get("value")
 
-    def _with_retry(self, step: Step, fn: Callable[..., Any], *args: Any) -> Any:
+    def _with_retry(self, step: Step, fn: Callable[..., Any], *args: Any, counter: list[int] | None = None) -> Any:
+        """Retry throttling and transient errors only: bounded, exponential backoff with full jitter."""
+
+        def before_sleep(state: Any) -> None:
+            if counter is not None:
+                counter[0] += 1
+            error = state.outcome.exception() if state.outcome else None
+            self._emit("log", step.id, step.id, message=f"retrying after: {error}")
+
         retrying = Retrying(
             stop=stop_after_attempt(step.retry.attempts),
             wait=wait_random_exponential(multiplier=step.retry.backoff, max=step.retry.max_backoff),
             retry=retry_if_exception_type(Transient),
             reraise=True,
             sleep=self._sleep,
+            before_sleep=before_sleep,
         )
         return retrying(self._call, fn, *args, timeout=step.timeout)
 
@@ -357,9 +374,10 @@ class Engine:
                                               summary=f"skipped: when {step.when!r} is false")
             inputs, model = self._render_inputs(action_cls, step, variables)
         except ActionFailed as exc:
-            self._emit("step_finished", run_id, step.id, state="failed", error=exc.message)
+            message = self._dependency_message(step, records) or exc.message
+            self._emit("step_finished", run_id, step.id, state="failed", error=message)
             return self.store.finish_step(run_id, step.id, owner=None, state=StepState.FAILED, now=now,
-                                          error=exc.message, error_type=type(exc).__name__)
+                                          error=message, error_type=type(exc).__name__)
         action = action_cls()
         outputs = {sid: r.output for sid, r in records.items()}
         ctx = self._step_context(run, finding, step, outputs)
@@ -381,8 +399,9 @@ class Engine:
             return current
         self._emit("step_started", run_id, step.id, action=step.action, attempt=claimed.attempts)
         started = time.perf_counter()
+        retries = [0]
         try:
-            outcome: Outcome = self._with_retry(step, action.apply, ctx, model)
+            outcome: Outcome = self._with_retry(step, action.apply, ctx, model, counter=retries)
         except ResponderError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             message = str(exc.message) + (f" — {exc.hint}" if exc.hint else "")
@@ -391,7 +410,7 @@ class Engine:
             self._emit("step_finished", run_id, step.id, state="failed", error=message)
             return self.store.finish_step(run_id, step.id, owner=self.owner, state=StepState.FAILED,
                                           now=self.clock.now(), error=message, error_type=type(exc).__name__,
-                                          duration_ms=round(elapsed, 2))
+                                          duration_ms=round(elapsed, 2), retries=retries[0])
         elapsed = (time.perf_counter() - started) * 1000
         self.store.audit(run_id, self.clock.now(), "step_applied", actor=self.owner, step=step.id,
                          action=step.action, changed=outcome.changed, before=outcome.before, after=outcome.after,
@@ -399,10 +418,23 @@ class Engine:
         rec = self.store.finish_step(
             run_id, step.id, owner=self.owner, state=StepState.SUCCEEDED, now=self.clock.now(),
             output=outcome.output, before=outcome.before, after=outcome.after, changed=outcome.changed,
-            summary=outcome.summary, notes=outcome.notes, duration_ms=round(elapsed, 2))
+            summary=outcome.summary, notes=outcome.notes, duration_ms=round(elapsed, 2), retries=retries[0])
         self._emit("step_finished", run_id, step.id, state="succeeded", changed=outcome.changed,
                    summary=outcome.summary, notes=outcome.notes)
         return rec
+
+    @staticmethod
+    def _dependency_message(step: Step, records: dict[str, StepRecord]) -> str | None:
+        """Name the earlier step whose missing output this step needed."""
+        texts = [v for v in _strings(step.with_)] + ([step.when] if step.when else [])
+        for text in texts:
+            for chain in templating.references(text):
+                if len(chain) > 1 and chain[0] == "steps" and chain[1] in records:
+                    dep = records[chain[1]]
+                    if dep.state != StepState.SUCCEEDED:
+                        return (f"needs the output of step {dep.step_id!r}, which {dep.state.value}"
+                                + (f": {dep.error}" if dep.error else ""))
+        return None
 
     def _plan_only(self, run_id: str, step: Step, action: Action, ctx: StepContext, model: Any,
                    inputs: dict[str, Any]) -> StepRecord:

@@ -29,9 +29,18 @@ def _tojson(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+class _DataFirstEnvironment(SandboxedEnvironment):
+    """``x.keys`` on a dict means the key ``keys``, not the method: outputs and findings are data."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = _DataFirstEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.filters["tojson"] = _tojson
     return env
 

@@ -82,6 +82,7 @@ class StepRecord(_Record):
     category: str
     state: StepState = StepState.PENDING
     attempts: int = 0
+    retries: int = 0
     inputs: dict[str, Any] = Field(default_factory=dict)
     output: dict[str, Any] = Field(default_factory=dict)
     before: dict[str, Any] = Field(default_factory=dict)

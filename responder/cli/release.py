@@ -1,0 +1,46 @@
+"""``responder release``: undo a run's containment, refusing where someone changed things since."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import app as wiring
+from ..actions.registry import default_registry
+from ..config import load_settings
+from ..engine.release import release as release_run
+from ..errors import BadInput
+from .render import Progress, print_json, steps_table
+from .render import console as out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def release(
+        run_id: str,
+        step: Annotated[str | None, typer.Option("--step", help="release only this step")] = None,
+        force: Annotated[bool, typer.Option("--force", help="release even where the state drifted; the "
+                                            "difference is recorded")] = False,
+        reenable_keys: Annotated[bool, typer.Option("--reenable-keys", help="also re-activate deactivated "
+                                                    "access keys (normally they are rotated instead)")] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Restore the state saved before each containment step of a run (recorded as run steps)."""
+        settings = load_settings()
+        engine = wiring.build_engine(settings, observer=Progress(as_json))
+        record = engine.store.get_run(run_id)
+        if record is None:
+            raise BadInput(f"no run {run_id}; `responder runs` lists runs")
+        loaded = {p.playbook.id: p for p in wiring.load_shipped(default_registry())}
+        if record.playbook_id not in loaded:
+            raise BadInput(f"playbook {record.playbook_id} of run {run_id} is not among the loaded playbooks")
+        result = release_run(engine, run_id, loaded[record.playbook_id], step_id=step, force=force,
+                             options={"reenable_keys": reenable_keys})
+        released = [s for s in result.steps if s["id"].startswith("release:")]
+        failed = [s for s in released if s["status"] == "failed"]
+        if as_json:
+            print_json({"run_id": run_id, "released": released, "refused": failed})
+        else:
+            out().print(steps_table(f"release of {run_id}", released))
+        raise typer.Exit(1 if failed else 0)

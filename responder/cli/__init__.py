@@ -36,7 +36,8 @@ def main() -> None:
     from .render import err_console
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except ResponderError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         if exc.hint:

@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
                 print_json({"valid": False, "problems": [p.__dict__ for p in exc.problems]})
             else:
                 for problem in exc.problems:
-                    console().print(text(str(problem)))
+                    typer.echo(str(problem))
                 err_console().print(f"[red]{len(exc.problems)} problem(s)[/]")
             raise typer.Exit(2) from None
         if as_json:

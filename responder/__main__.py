@@ -1,0 +1,5 @@
+"""``python -m responder`` is the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""Every real published finding in ../shared/datasets parses and goes through `responder match`.
+
+The cheapest guard against a parser that only knows its own fixtures. Sources of each file:
+../shared/datasets/findings/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from responder.cli import app
+from responder.findings import load_file
+from tests.conftest import DATASETS
+
+FINDINGS = sorted((DATASETS / "findings").rglob("*.json*")) if (DATASETS / "findings").exists() else []
+
+
+@pytest.mark.skipif(not FINDINGS, reason="../shared/datasets is not beside the checkout")
+@pytest.mark.parametrize("path", FINDINGS, ids=lambda p: p.name)
+def test_published_finding_parses_and_matches(path: Path) -> None:
+    findings = load_file(path)
+    assert findings
+    for finding in findings:
+        assert finding.id and finding.type
+        assert 0 <= finding.severity <= 10
+        assert finding.raw
+    result = CliRunner().invoke(app, ["match", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = data["findings"] if isinstance(data, dict) else data
+    assert len(rows) == len(findings)
+
+
+EXPECTED = {
+    "iam-tor-ipcaller.json": ("UnauthorizedAccess:IAMUser/TorIPCaller", "access_key", "883606788610"),
+    "ec2-backdoor-cc-activity-dns.json": ("Backdoor:EC2/C&CActivity.B!DNS", "ec2_instance", "883606788610"),
+    "iam-recon-userpermissions-getfindings-cli.json": ("Recon:IAMUser/UserPermissions", "access_key", "111122223333"),
+    "s3-discovery-maliciousipcaller-pascalcase.json": ("Discovery:S3/MaliciousIPCaller", "s3_bucket", "971379943828"),
+    "guardduty-ssh-bruteforce-asff-docs.json": ("UnauthorizedAccess:EC2/SSHBruteForce", "ec2_instance", "193043430472"),
+    "guardduty-cloudtrail-logging-disabled-asff.json": ("Stealth:IAMUser/CloudTrailLoggingDisabled", "role_session",
+                                                        "111111111111"),
+}
+
+
+@pytest.mark.skipif(not FINDINGS, reason="../shared/datasets is not beside the checkout")
+@pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))
+def test_published_findings_normalise_as_documented(name: str, expected: tuple[str, str, str]) -> None:
+    path = next(p for p in FINDINGS if p.name == name)
+    finding = load_file(path)[0]
+    assert (finding.type, finding.resource.kind, finding.account_id) == expected
+
+
+@pytest.mark.skipif(not FINDINGS, reason="../shared/datasets is not beside the checkout")
+def test_secret_scanner_reports_start_at_commit_time_and_drop_secrets() -> None:
+    path = next(p for p in FINDINGS if p.name == "gitleaks-v8-readme-finding-aws.json")
+    finding = load_file(path)[0]
+    assert finding.resource.access_key_id == "AKIAIMNOJVGFDXXXE4OA"
+    assert finding.incident_start.isoformat() == "2018-01-28T22:39:00+00:00"
+    truffle = load_file(next(p for p in FINDINGS if p.name == "trufflehog-v3-git-aws-readme.jsonl"))[0]
+    assert truffle.incident_start.isoformat() == "2022-06-16T17:17:40+00:00"
+    assert truffle.account_id == "595918472158"

@@ -98,6 +98,17 @@ def _chain(node: nodes.Node) -> tuple[str, ...] | None:
             return None
 
 
+@lru_cache(maxsize=4096)
+def _expression(source: str) -> Any:
+    """Compiled once per distinct expression: playbook text is a small, trusted set."""
+    return environment().compile_expression(source, undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def _template(source: str) -> Any:
+    return environment().from_string(source)
+
+
 def render(value: Any, context: dict[str, Any]) -> Any:
     """Render a ``with``/``inputs`` value: dicts and lists recursively, strings as templates."""
     if isinstance(value, dict):
@@ -106,15 +117,14 @@ def render(value: Any, context: dict[str, Any]) -> Any:
         return [render(v, context) for v in value]
     if not is_template(value):
         return value
-    env = environment()
     try:
         expr = single_expression(value)
         if expr is not None:
-            result = env.compile_expression(expr, undefined_to_none=False)(**context)
+            result = _expression(expr)(**context)
             if isinstance(result, Undefined):
                 str(result)  # raises UndefinedError with Jinja's own message
             return result
-        return env.from_string(value).render(**context)
+        return _template(value).render(**context)
     except TemplateSyntaxError as exc:
         raise ActionFailed(f"template syntax error in {value!r}: {exc.message}") from None
     except Exception as exc:  # StrictUndefined, sandbox violations, type errors inside expressions
@@ -125,7 +135,7 @@ def evaluate(expression: str, context: dict[str, Any]) -> bool:
     """A ``when`` condition: a Jinja2 expression, with or without ``{{ }}``."""
     expr = single_expression(expression) or expression
     try:
-        result = environment().compile_expression(expr, undefined_to_none=False)(**context)
+        result = _expression(expr)(**context)
     except Exception as exc:
         raise ActionFailed(f"cannot evaluate when: {expression!r}: {exc}") from None
     return bool(result)

@@ -154,6 +154,13 @@ class Action(ABC, Generic[InputT]):
     def apply(self, ctx: StepContext, inp: InputT) -> Outcome:
         """Make the change; a no-op when the target is already in the desired state."""
 
+    def preview(self, ctx: StepContext, inp: InputT) -> dict[str, Any]:
+        """The outputs a plan can know without acting (read-only), so later steps can be planned too.
+
+        Read-only enrichment actions (``mutates = False``, not evidence) are simply applied during a plan.
+        """
+        return {}
+
     def undo(self, ctx: StepContext, inp: InputT, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
         """Restore ``applied.before``; refuse (TargetChanged) if the target drifted from ``applied.after``."""

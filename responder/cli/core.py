@@ -236,9 +236,9 @@ def register(app: typer.Typer) -> None:
                     results.append(engine.run(item, finding, dry_run=dry_run))
                 if box is not None:
                     extra["sandbox"]["after"] = _sandbox_state(box, finding)
-                    if not as_json:
-                        _print_before_after(extra["sandbox"])
         _show_results(results, as_json, extra)
+        if "sandbox" in extra and not as_json:
+            _print_before_after(extra["sandbox"])
         raise typer.Exit(_exit_for(results))
 
     @app.command()

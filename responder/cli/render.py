@@ -18,14 +18,24 @@ STATE_STYLE = {"succeeded": "green", "failed": "red", "waiting": "yellow", "skip
                "suppressed": "dim", "unmatched": "dim"}
 
 
+def _width(stream: object) -> int | None:
+    """Pipes and CI logs get 160 columns rather than rich's 80, so tables stay readable."""
+    import os
+
+    if os.environ.get("COLUMNS"):
+        return None
+    isatty = getattr(stream, "isatty", None)
+    return None if isatty and isatty() else 160
+
+
 @lru_cache(maxsize=1)
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
 
 
 @lru_cache(maxsize=1)
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def print_json(data: Any) -> None:

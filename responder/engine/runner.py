@@ -199,16 +199,18 @@ class Engine:
                         steps=[PlannedStep(id="(inputs)", action="-", category="-", mutates=False, will_run=False,
                                            summary="inputs could not be rendered", error=str(exc))])
         planned: list[PlannedStep] = []
-        for step in playbook.steps:
+        predicted: dict[str, StepRecord] = {}
+        for index, step in enumerate(playbook.steps):
             action_cls = self.registry.get(step.action)
             action = action_cls()
             needs_approval = bool(step.approval) or (posture == Posture.APPROVAL and action_cls.mutates)
-            variables = self._context_vars(run, finding, {})
+            variables = self._context_vars(run, finding, predicted)
             base = {"id": step.id, "action": step.action, "category": action_cls.category.value,
                     "mutates": action_cls.mutates, "needs_approval": needs_approval}
             try:
                 if step.when and not templating.evaluate(step.when, variables):
-                    planned.append(PlannedStep(**base, will_run=False, summary=f"skipped: when {step.when!r} is false"))
+                    planned.append(PlannedStep(**base, will_run=False, summary="skipped: condition is false",
+                                               notes=[f"when: {step.when}"]))
                     continue
             except ActionFailed:
                 planned.append(PlannedStep(**base, will_run=True,
@@ -224,9 +226,15 @@ class Engine:
                     planned.append(PlannedStep(**base, will_run=False, summary="cannot render arguments",
                                                error=str(exc)))
                 continue
-            ctx = self._step_context(run, finding, step, {}, dry_run=True)
+            ctx = self._step_context(run, finding, step, {k: v.output for k, v in predicted.items()}, dry_run=True)
             try:
                 change: Change = self._call(action.plan, ctx, model, timeout=step.timeout)
+                read_only = not action_cls.mutates and action_cls.category != Category.EVIDENCE
+                output = (self._call(action.apply, ctx, model, timeout=step.timeout).output if read_only
+                          else self._call(action.preview, ctx, model, timeout=step.timeout))
+                predicted[step.id] = StepRecord(run_id=run_id, step_id=step.id, index=index, action=step.action,
+                                                category=action_cls.category.value, state=StepState.SUCCEEDED,
+                                                output=output or {})
                 planned.append(PlannedStep(**base, will_run=True, will_change=change.will_change,
                                            summary=change.summary, inputs=inputs, before=change.before,
                                            after=change.after, notes=change.notes))
@@ -369,9 +377,10 @@ class Engine:
             self.store.mark_milestone(run_id, "evidence_secured", now)
         try:
             if step.when and not templating.evaluate(step.when, variables):
-                self._emit("step_skipped", run_id, step.id, reason=f"when {step.when!r} is false")
+                self._emit("step_skipped", run_id, step.id, reason="condition is false")
                 return self.store.finish_step(run_id, step.id, owner=None, state=StepState.SKIPPED, now=now,
-                                              summary=f"skipped: when {step.when!r} is false")
+                                              summary="skipped: condition is false",
+                                              notes=[f"when: {step.when}"])
             inputs, model = self._render_inputs(action_cls, step, variables)
         except ActionFailed as exc:
             message = self._dependency_message(step, records) or exc.message

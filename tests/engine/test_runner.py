@@ -142,6 +142,7 @@ def test_plan_is_read_only(moto_endpoint: str, responder_home) -> None:
     plan = engine().plan(shipped(), finding_of(sample_event()))
     by_id = {s.id: s for s in plan.steps}
     assert by_id["record_finding"].will_change is False
+    assert by_id["deactivate_key"].will_change is True  # planned with the outputs earlier steps would give
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Active"
     assert plan.run_id.startswith("run-")
 

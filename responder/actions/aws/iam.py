@@ -111,6 +111,17 @@ class CapturePrincipal(Action[PrincipalRef]):
     def plan(self, ctx: StepContext, inp: PrincipalRef) -> Change:
         return Change(will_change=False, summary=f"capture IAM {inp.kind} {inp.name} as evidence")
 
+    def preview(self, ctx: StepContext, inp: PrincipalRef) -> dict[str, Any]:
+        iam = ctx.aws("iam")
+        has_login = False
+        if inp.user_name:
+            try:
+                iam.get_login_profile(UserName=inp.user_name)
+                has_login = True
+            except iam.exceptions.NoSuchEntityException:
+                has_login = False
+        return {"kind": inp.kind, "name": inp.name, "has_login_profile": has_login}
+
     def _collect(self, ctx: StepContext, inp: PrincipalRef) -> dict[str, Any]:
         iam = ctx.aws("iam")
         out: dict[str, Any] = {"kind": inp.kind, "name": inp.name, "captured_at": ctx.now.isoformat()}

@@ -42,8 +42,13 @@ def main() -> None:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     home = Path(tempfile.mkdtemp(prefix="responder-bench-"))
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1", RESPONDER_HOME=str(home))
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        RESPONDER_HOME=str(home),
+    )
 
     from responder.actions.registry import default_registry
     from responder.app import build_engine, load_shipped
@@ -51,8 +56,11 @@ def main() -> None:
     from responder.config import load_settings
     from tests.helpers import finding_of, sample_event, seed_user
 
-    playbook = next(p for p in load_shipped(default_registry(), [ROOT / "playbooks"])
-                    if p.playbook.id == "iam-credential-compromise")
+    playbook = next(
+        p
+        for p in load_shipped(default_registry(), [ROOT / "playbooks"])
+        if p.playbook.id == "iam-credential-compromise"
+    )
 
     def reset_and_seed() -> None:
         requests.post(f"{endpoint}/moto-api/reset", timeout=10)
@@ -65,6 +73,7 @@ def main() -> None:
         settings = load_settings()
         aws = AwsAccess(settings.aws)
         if record is not None:
+
             def hook(model: Any, params: dict[str, Any], **_kw: Any) -> None:
                 import copy
 
@@ -113,9 +122,15 @@ def main() -> None:
     responder_ms = statistics.median(ours) * 1000
     boto3_ms = statistics.median(plain) * 1000
     ratio = responder_ms / boto3_ms
-    result = {"ratio": round(ratio, 3), "responder_median_ms": round(responder_ms, 2),
-              "boto3_median_ms": round(boto3_ms, 2), "aws_calls": len(calls), "repeat": args.repeat,
-              "target": 1.2, "met": ratio <= 1.2}
+    result = {
+        "ratio": round(ratio, 3),
+        "responder_median_ms": round(responder_ms, 2),
+        "boto3_median_ms": round(boto3_ms, 2),
+        "aws_calls": len(calls),
+        "repeat": args.repeat,
+        "target": 1.2,
+        "met": ratio <= 1.2,
+    }
     if args.json:
         print(json.dumps(result))
     else:

@@ -75,8 +75,15 @@ def approval_notifiers(settings: Settings) -> list[ApprovalNotifier]:
     return list(notifiers_from_settings(settings))
 
 
-def build_engine(settings: Settings, *, observer: Observer = no_observer, clock: Clock | None = None,
-                 aws: Any = None, registry: Registry | None = None, **overrides: Any) -> Engine:
+def build_engine(
+    settings: Settings,
+    *,
+    observer: Observer = no_observer,
+    clock: Clock | None = None,
+    aws: Any = None,
+    registry: Registry | None = None,
+    **overrides: Any,
+) -> Engine:
     return Engine(
         store=overrides.pop("store", None) or open_store(settings.store_url),
         registry=registry or default_registry(),

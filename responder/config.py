@@ -31,8 +31,9 @@ class Posture(StrEnum):
 class AwsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role_name: str | None = Field(None, description="role to assume in other accounts, e.g. ResponderRole; "
-                                  "may contain {account_id}")
+    role_name: str | None = Field(
+        None, description="role to assume in other accounts, e.g. ResponderRole; may contain {account_id}"
+    )
     external_id: str | None = None
     session_name: str = "responder"
     home_account: str | None = Field(None, description="account responder runs in (default: from STS)")
@@ -85,8 +86,9 @@ def default_home() -> Path:
 def load_settings(home: Path | None = None, config_path: Path | None = None) -> Settings:
     """Settings from ``config.yaml`` (if any) and the environment; errors name the file and field."""
     home = (home or default_home()).expanduser()
-    path = config_path or (Path(os.environ["RESPONDER_CONFIG"]) if os.environ.get("RESPONDER_CONFIG")
-                           else home / "config.yaml")
+    path = config_path or (
+        Path(os.environ["RESPONDER_CONFIG"]) if os.environ.get("RESPONDER_CONFIG") else home / "config.yaml"
+    )
     data: dict[str, Any] = {}
     if path.is_file():
         try:

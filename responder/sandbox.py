@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,16 @@ SANDBOX_ROLE = "ResponderRole"
 SANDBOX_EXTERNAL_ID = "responder-sandbox"
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-        "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 
 
 @dataclass
@@ -39,10 +47,16 @@ class Sandbox:
         """A client acting *inside* an account of the emulator (for seeding and for showing state)."""
         import boto3
 
-        client = boto3.client(service, region_name=self.region, endpoint_url=self.endpoint,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         target = account or self.account_id
         if target != SANDBOX_HOME_ACCOUNT:
+
             def header(request: Any, **_: Any) -> None:
                 request.headers["x-moto-account-id"] = target
 
@@ -69,8 +83,14 @@ def start_sandbox(finding: Finding) -> Iterator[Sandbox]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": finding.region or "us-east-1"})
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": finding.region or "us-east-1",
+            }
+        )
         for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
             os.environ.pop(key, None)
         os.environ["AWS_CONFIG_FILE"] = os.devnull
@@ -99,18 +119,30 @@ def seed(box: Sandbox, finding: Finding) -> None:
             _seed_user_key(box, resource.user_name, None)
         elif kind == "role_session":
             _seed_role(box, resource.role_name)
+    try:
+        from .sandbox_resources import seed_resources  # EC2 instances and S3 buckets (issue 9)
+    except ImportError:
+        pass
+    else:
+        seed_resources(box, finding)
     box.seeded["account_id"] = box.account_id
 
 
 def _seed_responder_role(box: Sandbox) -> None:
     iam = box.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_HOME_ACCOUNT}:root"},
-        "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": SANDBOX_EXTERNAL_ID}}}]}
-    try:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_HOME_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": SANDBOX_EXTERNAL_ID}},
+            }
+        ],
+    }
+    with suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_role(RoleName=SANDBOX_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
 
 
 def _seed_user_key(box: Sandbox, user_name: str | None, key_id: str | None) -> None:
@@ -120,13 +152,18 @@ def _seed_user_key(box: Sandbox, user_name: str | None, key_id: str | None) -> N
         iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": "payments"}])
     except iam.exceptions.EntityAlreadyExistsException:
         return
-    iam.put_user_policy(UserName=user, PolicyName="app-s3-access", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-                                                "Resource": "*"}]}))
-    try:
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="app-s3-access",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+            }
+        ),
+    )
+    with suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_group(GroupName="developers")
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
     iam.add_user_to_group(GroupName="developers", UserName=user)
     iam.create_login_profile(UserName=user, Password="Sandbox-Only-Passw0rd!")
     created = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
@@ -153,14 +190,21 @@ def _rekey(account_id: str, created: str, wanted: str) -> str:
 def _seed_role(box: Sandbox, role_name: str | None) -> None:
     iam = box.client("iam")
     role = _iam_name(role_name) or "sandbox-role"
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
     try:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
         return
-    iam.put_role_policy(RoleName=role, PolicyName="app-access", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="app-access",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     box.seeded.setdefault("roles", []).append(role)
 
 
@@ -184,8 +228,13 @@ def show_principal(box: Sandbox, user_name: str | None = None, role_name: str | 
         except iam.exceptions.NoSuchEntityException:
             console = False
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user_name).get("Tags", [])}
-        return {"principal": f"user/{user_name}", "access_keys": {k["AccessKeyId"]: k["Status"] for k in keys},
-                "inline_policies": sorted(policies), "console_login": console, "tags": tags}
+        return {
+            "principal": f"user/{user_name}",
+            "access_keys": {k["AccessKeyId"]: k["Status"] for k in keys},
+            "inline_policies": sorted(policies),
+            "console_login": console,
+            "tags": tags,
+        }
     if role_name:
         policies = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
         return {"principal": f"role/{role_name}", "inline_policies": sorted(policies)}

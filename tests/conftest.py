@@ -6,11 +6,10 @@ boto3 over HTTP exactly as it would reach AWS; state goes to real SQLite files u
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import logging
 
 import pytest
 import requests
@@ -47,8 +46,7 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A freshly reset moto server, with boto3 pointed at it through ``AWS_ENDPOINT_URL``."""
-    requests.post(f"{moto_server}/moto-api/reset-auth", data="inf", headers={"Content-Type": "text/plain"},
-                  timeout=10)
+    requests.post(f"{moto_server}/moto-api/reset-auth", data="inf", headers={"Content-Type": "text/plain"}, timeout=10)
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server

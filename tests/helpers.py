@@ -45,8 +45,13 @@ def seed_user(user: str = "ci-deploy", key_id: str | None = "AKIA2E0A8F3B244C998
     """Create an IAM user with a key in moto; give the key the wanted id (as the sandbox does)."""
     iam = boto3.client("iam", region_name="us-east-1")
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="app", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="app",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+        ),
+    )
     created = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     if key_id:
         from responder.sandbox import _rekey

@@ -8,8 +8,16 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "responder"
-FORBIDDEN_FOR_ENGINE = ("responder.aws", "responder.notify", "responder.actions.aws", "responder.actions.k8s",
-                        "responder.actions.slack", "responder.slack", "responder.k8s", "responder.cli")
+FORBIDDEN_FOR_ENGINE = (
+    "responder.aws",
+    "responder.notify",
+    "responder.actions.aws",
+    "responder.actions.k8s",
+    "responder.actions.slack",
+    "responder.slack",
+    "responder.k8s",
+    "responder.cli",
+)
 
 
 def _imports(path: Path) -> set[str]:
@@ -49,7 +57,9 @@ def test_state_package_imports_no_backend() -> None:
 
 
 def test_engine_import_is_light() -> None:
-    code = ("import sys, responder.engine.runner, responder.findings; "
-            "print(','.join(m for m in ('pandas', 'duckdb', 'kubernetes', 'slack_sdk', 'moto') if m in sys.modules))")
+    code = (
+        "import sys, responder.engine.runner, responder.findings; "
+        "print(','.join(m for m in ('pandas', 'duckdb', 'kubernetes', 'slack_sdk', 'moto') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

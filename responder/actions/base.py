@@ -89,8 +89,10 @@ class Connectors:
             if name not in self._factories:
                 from ..errors import Refused
 
-                raise Refused(f"no {name!r} connection is configured for this run",
-                              hint=f"configure {name} access (see README) or run with --sandbox")
+                raise Refused(
+                    f"no {name!r} connection is configured for this run",
+                    hint=f"configure {name} access (see README) or run with --sandbox",
+                )
             factory = self._factories[name]
             self._made[name] = factory() if callable(factory) and not hasattr(factory, "client") else factory
         return self._made[name]
@@ -119,8 +121,7 @@ class StepContext:
     def aws(self, service: str, *, region: str | None = None, account: str | None = None) -> Any:
         """A boto3 client in the finding's account and region (or those given)."""
         access = self.connectors.get("aws")
-        return access.client(service, account=account or self.finding.account_id,
-                             region=region or self.finding.region)
+        return access.client(service, account=account or self.finding.account_id, region=region or self.finding.region)
 
     def identity(self) -> dict[str, Any]:
         """Who responder itself is in the target account (for refusing to contain itself)."""
@@ -161,8 +162,15 @@ class Action(ABC, Generic[InputT]):
         """
         return {}
 
-    def undo(self, ctx: StepContext, inp: InputT, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: InputT,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         """Restore ``applied.before``; refuse (TargetChanged) if the target drifted from ``applied.after``."""
         raise NotImplementedError(f"{self.name} cannot be undone")
 

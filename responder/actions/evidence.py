@@ -35,11 +35,23 @@ class RecordFinding(Action[RecordFindingInput]):
         versions = []
         if inp.include_versions and ctx.store is not None:
             versions = [v.model_dump(mode="json") for v in ctx.store.finding_versions(ctx.finding.id)]
-        body = {"finding": ctx.finding.model_dump(mode="json", exclude={"raw"}),
-                "raw": redact(ctx.finding.raw), "versions": versions}
-        artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/finding.json", body,
-                                         collected_by=f"responder:{self.name}", at=ctx.now,
-                                         details={"finding_id": ctx.finding.id, "source": ctx.finding.source.value})
+        body = {
+            "finding": ctx.finding.model_dump(mode="json", exclude={"raw"}),
+            "raw": redact(ctx.finding.raw),
+            "versions": versions,
+        }
+        artifact = ctx.evidence.put_json(
+            ctx.run_id,
+            f"{ctx.step_id}/finding.json",
+            body,
+            collected_by=f"responder:{self.name}",
+            at=ctx.now,
+            details={"finding_id": ctx.finding.id, "source": ctx.finding.source.value},
+        )
         out = RecordFindingOutput(artifact=artifact.name, sha256=artifact.sha256, versions=len(versions))
-        return Outcome(changed=False, summary=f"recorded finding → {artifact.name} (sha256 {artifact.sha256[:12]}…)",
-                       output=out.model_dump(), artifacts=[artifact.as_dict()])
+        return Outcome(
+            changed=False,
+            summary=f"recorded finding → {artifact.name} (sha256 {artifact.sha256[:12]}…)",
+            output=out.model_dump(),
+            artifacts=[artifact.as_dict()],
+        )

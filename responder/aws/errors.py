@@ -12,19 +12,58 @@ from ..errors import ActionFailed, Denied, ResponderError, TargetChanged, Transi
 
 # botocore's own list (botocore/retries/standard.py) plus the transient server-side codes.
 THROTTLING = {
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
-    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
-    "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
 }
-TRANSIENT = {"RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
-             "ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalServerException",
-             "500", "502", "503", "504"}
-DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-          "UnauthorizedAccess", "Forbidden", "403", "AuthFailure", "InvalidClientTokenId",
-          "ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "SignatureDoesNotMatch"}
-NOT_FOUND_SUFFIXES = ("NotFound", "NoSuchEntity", "NoSuchBucket", "NoSuchKey", "NotFoundException",
-                      "ResourceNotFoundException")
+TRANSIENT = {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "InternalServerException",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "UnauthorizedAccess",
+    "Forbidden",
+    "403",
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+}
+NOT_FOUND_SUFFIXES = (
+    "NotFound",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NotFoundException",
+    "ResourceNotFoundException",
+)
 _PERMISSION = re.compile(r"perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
 
 
@@ -47,6 +86,7 @@ def translate(exc: BaseException) -> ResponderError | None:
         ReadTimeoutError,
     )
     from botocore.parsers import ResponseParserError
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")
@@ -63,10 +103,11 @@ def translate(exc: BaseException) -> ResponderError | None:
             if permission is None and "<Code>AccessDenied</Code>" in message:
                 permission = None
             what = permission or f"the permission for {op}"
-            return Denied(f"{op}: access denied ({code}): responder lacks {what}",
-                          permission=permission,
-                          hint="add it to responder's role: `responder iam-policy PLAYBOOK` prints the policy "
-                               "the playbook needs")
+            return Denied(
+                f"{op}: access denied ({code}): responder lacks {what}",
+                permission=permission,
+                hint="add it to responder's role: `responder iam-policy PLAYBOOK` prints the policy the playbook needs",
+            )
         if code.endswith(NOT_FOUND_SUFFIXES) or "NotFound" in code:
             return TargetChanged(f"{op}: not found ({code}): {message}")
         return ActionFailed(f"{op}: {code}: {message}")

@@ -49,8 +49,14 @@ def base_session() -> boto3.Session:
 class AwsAccess:
     """Hands out boto3 clients for (account, region); caches sessions and assumed-role credentials."""
 
-    def __init__(self, settings: AwsSettings | None = None, *, session: boto3.Session | None = None,
-                 config: Config | None = None, partition: str = "aws") -> None:
+    def __init__(
+        self,
+        settings: AwsSettings | None = None,
+        *,
+        session: boto3.Session | None = None,
+        config: Config | None = None,
+        partition: str = "aws",
+    ) -> None:
         self.settings = settings or AwsSettings()
         self._base = session or base_session()
         self._config = config or CLIENT_CONFIG
@@ -73,8 +79,12 @@ class AwsAccess:
                 sts = self.client("sts", region=self.default_region, account=None, _home=True)
                 ident = sts.get_caller_identity()
                 creds = self._base.get_credentials()
-                cached = {"Account": ident["Account"], "Arn": ident["Arn"], "UserId": ident["UserId"],
-                          "AccessKeyId": creds.access_key if creds else None}
+                cached = {
+                    "Account": ident["Account"],
+                    "Arn": ident["Arn"],
+                    "UserId": ident["UserId"],
+                    "AccessKeyId": creds.access_key if creds else None,
+                }
                 self._base._responder_identity = cached  # type: ignore[attr-defined]
             self._identity = dict(cached)
         return self._identity
@@ -91,7 +101,7 @@ class AwsAccess:
                 f"the finding is in account {account}, but responder runs in {self.home_account()} and no "
                 "cross-account role is configured; nothing was changed",
                 hint="set aws.role_name (e.g. ResponderRole) in config.yaml or RESPONDER_ROLE_NAME, "
-                     "and deploy deploy/member-role.yaml in that account",
+                "and deploy deploy/member-role.yaml in that account",
             )
         with self._lock:
             cached = self._assumed.get(account)
@@ -104,10 +114,12 @@ class AwsAccess:
             if self.settings.external_id:
                 kwargs["ExternalId"] = self.settings.external_id
             creds = sts.assume_role(**kwargs)["Credentials"]
-            session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                                    aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"],
-                                    region_name=self._base.region_name)
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name=self._base.region_name,
+            )
             expiration = creds["Expiration"]
             if isinstance(expiration, str):
                 expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
@@ -117,8 +129,9 @@ class AwsAccess:
             self._clients = {k: v for k, v in self._clients.items() if k[0] != account}
             return session
 
-    def client(self, service: str, *, account: str | None = None, region: str | None = None,
-               _home: bool = False) -> Any:
+    def client(
+        self, service: str, *, account: str | None = None, region: str | None = None, _home: bool = False
+    ) -> Any:
         region = region or self.default_region
         if not _home and account and account == self.home_account():
             account = None
@@ -140,8 +153,13 @@ class AwsAccess:
         if not account or account == self.home_account():
             return self.home_identity()
         session = self._session(account)
-        ident = session.client("sts", region_name=region or self.default_region,
-                               config=self._config).get_caller_identity()
+        ident = session.client(
+            "sts", region_name=region or self.default_region, config=self._config
+        ).get_caller_identity()
         creds = session.get_credentials()
-        return {"Account": ident["Account"], "Arn": ident["Arn"], "UserId": ident["UserId"],
-                "AccessKeyId": creds.access_key if creds else None}
+        return {
+            "Account": ident["Account"],
+            "Arn": ident["Arn"],
+            "UserId": ident["UserId"],
+            "AccessKeyId": creds.access_key if creds else None,
+        }

@@ -25,11 +25,21 @@ from ..playbook.schema import playbook_schema
 from ..playbook.validate import LoadedPlaybook, load_playbooks
 from .render import Progress, console, err_console, print_json, steps_table, styled, text
 
-PlaybooksOpt = Annotated[list[Path] | None, typer.Option("--playbooks", "-p", help="playbook files or folders "
-                                                         "(default: ./playbooks, RESPONDER_PLAYBOOKS)")]
+PlaybooksOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--playbooks", "-p", help="playbook files or folders (default: ./playbooks, RESPONDER_PLAYBOOKS)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
-EXIT_BY_STATUS = {"succeeded": 0, "planned": 0, "suppressed": 0, "unmatched": 0, "failed": 1, "running": 1,
-                  "pending": 1, "waiting": 3}
+EXIT_BY_STATUS = {
+    "succeeded": 0,
+    "planned": 0,
+    "suppressed": 0,
+    "unmatched": 0,
+    "failed": 1,
+    "running": 1,
+    "pending": 1,
+    "waiting": 3,
+}
 
 
 def _settings() -> Settings:
@@ -55,12 +65,14 @@ def sandbox_settings(settings: Settings, home: Path | None = None) -> Settings:
     from ..sandbox import SANDBOX_EXTERNAL_ID, SANDBOX_ROLE
 
     base = home or settings.home / "sandbox"
-    return settings.model_copy(update={
-        "home": base,
-        "store_url": f"sqlite:///{base / 'runs.sqlite3'}",
-        "evidence_url": f"file://{base / 'evidence'}",
-        "aws": AwsSettings(role_name=SANDBOX_ROLE, external_id=SANDBOX_EXTERNAL_ID),
-    })
+    return settings.model_copy(
+        update={
+            "home": base,
+            "store_url": f"sqlite:///{base / 'runs.sqlite3'}",
+            "evidence_url": f"file://{base / 'evidence'}",
+            "aws": AwsSettings(role_name=SANDBOX_ROLE, external_id=SANDBOX_EXTERNAL_ID),
+        }
+    )
 
 
 def _exit_for(results: list[RunResult]) -> int:
@@ -74,9 +86,25 @@ def _exit_for(results: list[RunResult]) -> int:
 
 def _run_json(result: RunResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
-    data["steps"] = [{k: s.get(k) for k in ("id", "action", "category", "status", "changed", "summary", "error",
-                                            "attempts", "duration_ms", "output", "notes")}
-                     for s in data["steps"]]
+    data["steps"] = [
+        {
+            k: s.get(k)
+            for k in (
+                "id",
+                "action",
+                "category",
+                "status",
+                "changed",
+                "summary",
+                "error",
+                "attempts",
+                "duration_ms",
+                "output",
+                "notes",
+            )
+        }
+        for s in data["steps"]
+    ]
     return data
 
 
@@ -100,14 +128,18 @@ def _show_results(results: list[RunResult], as_json: bool, extra: dict[str, Any]
             console().print(f"[dim]{text(result.message)}[/]")
         if result.status == "waiting":
             for step in result.waiting_for:
-                console().print(f"waiting for approval of [bold]{text(step)}[/]: "
-                                f"`responder approve {result.run_id} {step} --by NAME --reason TEXT`")
+                console().print(
+                    f"waiting for approval of [bold]{text(step)}[/]: "
+                    f"`responder approve {result.run_id} {step} --by NAME --reason TEXT`"
+                )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def validate(paths: Annotated[list[Path] | None, typer.Argument(help="playbook files or folders")] = None,
-                 as_json: JsonOpt = False) -> None:
+    def validate(
+        paths: Annotated[list[Path] | None, typer.Argument(help="playbook files or folders")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Check playbooks; print every problem as path:line: field: message (exit 2 on any)."""
         targets = [Path(p) for p in paths] if paths else wiring.playbook_dirs()
         for target in targets:
@@ -127,7 +159,9 @@ def register(app: typer.Typer) -> None:
             print_json({"valid": True, "playbooks": [{"id": p.playbook.id, "path": p.path} for p in loaded]})
         else:
             for item in loaded:
-                console().print(f"[green]ok[/] {text(item.path)} ({text(item.playbook.id)}, {len(item.playbook.steps)} steps)")
+                console().print(
+                    f"[green]ok[/] {text(item.path)} ({text(item.playbook.id)}, {len(item.playbook.steps)} steps)"
+                )
 
     @app.command()
     def schema() -> None:
@@ -135,24 +169,35 @@ def register(app: typer.Typer) -> None:
         print_json(playbook_schema(default_registry()))
 
     @app.command()
-    def match(event: Annotated[Path, typer.Argument(help="event or findings file (JSON / JSON Lines)")],
-              playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def match(
+        event: Annotated[Path, typer.Argument(help="event or findings file (JSON / JSON Lines)")],
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Which playbooks answer the findings in EVENT, and why the others do not."""
         findings = load_file(event)
         loaded = _playbooks(playbooks)
         rows = []
         for finding in findings:
             results = [matcher.evaluate(p.playbook, finding) for p in loaded]
-            rows.append({
-                "finding": {"id": finding.id, "source": finding.source.value, "type": finding.type,
-                            "severity": finding.severity, "severity_label": finding.severity_label.value,
-                            "account_id": finding.account_id, "region": finding.region,
-                            "resource": finding.resource.model_dump(mode="json"),
-                            "actor": finding.actor.model_dump(mode="json", exclude_none=True),
-                            "incident_start": iso(finding.incident_start)},
-                "playbooks": [r.playbook.id for r in results if r.matched],
-                "not_matched": {r.playbook.id: r.reason for r in results if not r.matched},
-            })
+            rows.append(
+                {
+                    "finding": {
+                        "id": finding.id,
+                        "source": finding.source.value,
+                        "type": finding.type,
+                        "severity": finding.severity,
+                        "severity_label": finding.severity_label.value,
+                        "account_id": finding.account_id,
+                        "region": finding.region,
+                        "resource": finding.resource.model_dump(mode="json"),
+                        "actor": finding.actor.model_dump(mode="json", exclude_none=True),
+                        "incident_start": iso(finding.incident_start),
+                    },
+                    "playbooks": [r.playbook.id for r in results if r.matched],
+                    "not_matched": {r.playbook.id: r.reason for r in results if not r.matched},
+                }
+            )
         if as_json:
             print_json(rows if len(rows) != 1 else {**rows[0], "findings": rows})
             return
@@ -161,15 +206,23 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, overflow="fold")
         for row in rows:
             f = row["finding"]
-            table.add_row(text(f["id"]), text(f["type"]), text(f"{f['severity']:g} {f['severity_label']}"),
-                          text(f["resource"]["kind"]), text(", ".join(row["playbooks"]) or "—"))
+            table.add_row(
+                text(f["id"]),
+                text(f["type"]),
+                text(f"{f['severity']:g} {f['severity_label']}"),
+                text(f["resource"]["kind"]),
+                text(", ".join(row["playbooks"]) or "—"),
+            )
         console().print(table)
 
     @app.command()
-    def plan(event: Annotated[Path, typer.Argument(help="event or findings file")],
-             playbook: Annotated[str | None, typer.Option(help="plan this playbook (default: all that match)")] = None,
-             sandbox: Annotated[bool, typer.Option("--sandbox", help="against the embedded AWS emulator")] = False,
-             playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def plan(
+        event: Annotated[Path, typer.Argument(help="event or findings file")],
+        playbook: Annotated[str | None, typer.Option(help="plan this playbook (default: all that match)")] = None,
+        sandbox: Annotated[bool, typer.Option("--sandbox", help="against the embedded AWS emulator")] = False,
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Say what each step would change, calling only read APIs."""
         findings = load_file(event)
         loaded = _playbooks(playbooks)
@@ -199,18 +252,26 @@ def register(app: typer.Typer) -> None:
                 change = "?" if s.will_change is None else ("yes" if s.will_change else "no")
                 if s.needs_approval:
                     change += " (approval)"
-                table.add_row(text(s.id), text(s.action), "yes" if s.will_run else "no", change,
-                              text(s.error or s.summary))
+                table.add_row(
+                    text(s.id), text(s.action), "yes" if s.will_run else "no", change, text(s.error or s.summary)
+                )
             console().print(table)
 
     @app.command()
-    def run(event: Annotated[Path, typer.Argument(help="event or findings file")],
-            playbook: Annotated[str | None, typer.Option(help="run this playbook (default: all that match)")] = None,
-            dry_run: Annotated[bool, typer.Option("--dry-run", help="plan only: change nothing")] = False,
-            sandbox: Annotated[bool, typer.Option("--sandbox", help="against the embedded AWS emulator seeded "
-                                                  "from the finding (no account needed)")] = False,
-            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")] = False,
-            playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def run(
+        event: Annotated[Path, typer.Argument(help="event or findings file")],
+        playbook: Annotated[str | None, typer.Option(help="run this playbook (default: all that match)")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="plan only: change nothing")] = False,
+        sandbox: Annotated[
+            bool,
+            typer.Option(
+                "--sandbox", help="against the embedded AWS emulator seeded from the finding (no account needed)"
+            ),
+        ] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")] = False,
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Run the matching playbook(s) for the findings in EVENT (joins an existing run; repeats nothing)."""
         findings = load_file(event)
         loaded = _playbooks(playbooks)
@@ -229,8 +290,12 @@ def register(app: typer.Typer) -> None:
                     box = stack.enter_context(start_sandbox(finding))
                     settings = sandbox_settings(settings)
                     _prepare_sandbox_logs(settings, finding, quiet)
-                    extra["sandbox"] = {"endpoint": box.endpoint, "account_id": box.account_id,
-                                        "home": str(settings.home), "before": _sandbox_state(box, finding)}
+                    extra["sandbox"] = {
+                        "endpoint": box.endpoint,
+                        "account_id": box.account_id,
+                        "home": str(settings.home),
+                        "before": _sandbox_state(box, finding),
+                    }
                 engine = wiring.build_engine(settings, observer=Progress(quiet or (as_json and False)))
                 for item in chosen:
                     results.append(engine.run(item, finding, dry_run=dry_run))
@@ -242,11 +307,15 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_exit_for(results))
 
     @app.command()
-    def resume(run_id: Annotated[str, typer.Argument()],
-               allow_changed: Annotated[bool, typer.Option("--allow-changed", help="resume even though the playbook "
-                                                           "changed since the run started")] = False,
-               quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
-               playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def resume(
+        run_id: Annotated[str, typer.Argument()],
+        allow_changed: Annotated[
+            bool, typer.Option("--allow-changed", help="resume even though the playbook changed since the run started")
+        ] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Continue a run from its last finished step (after a crash, a timeout or an approval)."""
         settings = _settings()
         engine = wiring.build_engine(settings, observer=Progress(quiet))
@@ -261,9 +330,11 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_exit_for([result]))
 
     @app.command()
-    def runs(run_id: Annotated[str | None, typer.Argument(help="show one run in detail")] = None,
-             sandbox: Annotated[bool, typer.Option("--sandbox", help="runs made with --sandbox")] = False,
-             as_json: JsonOpt = False) -> None:
+    def runs(
+        run_id: Annotated[str | None, typer.Argument(help="show one run in detail")] = None,
+        sandbox: Annotated[bool, typer.Option("--sandbox", help="runs made with --sandbox")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
         """List runs (with time to contain and time to notify), or show one run's steps."""
         from ..state import open_store
 
@@ -283,11 +354,23 @@ def register(app: typer.Typer) -> None:
                 _show_results([result], False)
             return
         records = store.list_runs()
-        rows = [{"run_id": r.run_id, "finding_id": r.finding_id, "playbook": r.playbook_id, "status": r.status.value,
-                 "finding_type": r.finding_type, "severity": r.severity, "account_id": r.account_id,
-                 "created_at": r.created_at, "versions": r.versions, "milestones": r.milestones,
-                 "time_to_contain_s": _seconds(r.milestones, "first_seen", "contained"),
-                 "time_to_notify_s": _seconds(r.milestones, "first_seen", "drafted")} for r in records]
+        rows = [
+            {
+                "run_id": r.run_id,
+                "finding_id": r.finding_id,
+                "playbook": r.playbook_id,
+                "status": r.status.value,
+                "finding_type": r.finding_type,
+                "severity": r.severity,
+                "account_id": r.account_id,
+                "created_at": r.created_at,
+                "versions": r.versions,
+                "milestones": r.milestones,
+                "time_to_contain_s": _seconds(r.milestones, "first_seen", "contained"),
+                "time_to_notify_s": _seconds(r.milestones, "first_seen", "drafted"),
+            }
+            for r in records
+        ]
         if as_json:
             print_json(rows)
             return
@@ -295,14 +378,19 @@ def register(app: typer.Typer) -> None:
         for column in ("run", "playbook", "status", "finding", "created", "to contain", "to draft"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(text(row["run_id"]), text(row["playbook"]), styled(row["status"]),
-                          text(f"{row['finding_type']} ({row['severity']:g})"), text(row["created_at"]),
-                          _human(row["time_to_contain_s"]), _human(row["time_to_notify_s"]))
+            table.add_row(
+                text(row["run_id"]),
+                text(row["playbook"]),
+                styled(row["status"]),
+                text(f"{row['finding_type']} ({row['severity']:g})"),
+                text(row["created_at"]),
+                _human(row["time_to_contain_s"]),
+                _human(row["time_to_notify_s"]),
+            )
         console().print(table)
 
     @app.command()
-    def demo(as_json: JsonOpt = False,
-             quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    def demo(as_json: JsonOpt = False, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
         """Replay a shipped GuardDuty finding (leaked IAM key) against the embedded AWS emulator."""
         from importlib import resources
 
@@ -319,8 +407,10 @@ def register(app: typer.Typer) -> None:
         from ..sandbox import start_sandbox
 
         if not as_json:
-            console().print(f"[bold]demo[/]: {text(finding.summary())}\n"
-                            f"  embedded AWS emulator, no account needed; state and evidence in {text(home)}\n")
+            console().print(
+                f"[bold]demo[/]: {text(finding.summary())}\n"
+                f"  embedded AWS emulator, no account needed; state and evidence in {text(home)}\n"
+            )
         with start_sandbox(finding) as box:
             settings = sandbox_settings(_settings(), home)
             _prepare_sandbox_logs(settings, finding, quiet or as_json)
@@ -328,8 +418,15 @@ def register(app: typer.Typer) -> None:
             engine = wiring.build_engine(settings, observer=Progress(quiet or as_json))
             results = [engine.run(item, finding) for item in chosen]
             after = _sandbox_state(box, finding)
-        extra = {"sandbox": {"endpoint": box.endpoint, "account_id": box.account_id, "home": str(home),
-                             "before": before, "after": after}}
+        extra = {
+            "sandbox": {
+                "endpoint": box.endpoint,
+                "account_id": box.account_id,
+                "home": str(home),
+                "before": before,
+                "after": after,
+            }
+        }
         if as_json:
             _show_results(results, True, extra)
         else:
@@ -338,20 +435,34 @@ def register(app: typer.Typer) -> None:
             console().print(f"\nevidence: RESPONDER_HOME={text(home)} responder evidence verify {results[0].run_id}")
         raise typer.Exit(_exit_for(results))
 
-    def _decide(run_id: str, step: str, by: str, reason: str | None, approved: bool, as_json: bool,
-                playbooks: list[Path] | None) -> None:
+    def _decide(
+        run_id: str, step: str, by: str, reason: str | None, approved: bool, as_json: bool, playbooks: list[Path] | None
+    ) -> None:
         settings = _settings()
         engine = wiring.build_engine(settings, observer=Progress(as_json))
         approval = engine.store.get_approval(run_id, step)
         if approval is None:
-            raise BadInput(f"no approval is pending for step {step!r} of run {run_id}; `responder runs {run_id}` shows it")
-        decided, won = engine.store.decide(run_id, step, approved=approved, by=by, reason=reason,
-                                           at=engine.clock.now(), via="cli")
-        engine.store.audit(run_id, engine.clock.now(), "approval_decided", actor=f"cli:{by}", step=step,
-                           decision=decided.state.value, applied=won, reason=reason)
+            raise BadInput(
+                f"no approval is pending for step {step!r} of run {run_id}; `responder runs {run_id}` shows it"
+            )
+        decided, won = engine.store.decide(
+            run_id, step, approved=approved, by=by, reason=reason, at=engine.clock.now(), via="cli"
+        )
+        engine.store.audit(
+            run_id,
+            engine.clock.now(),
+            "approval_decided",
+            actor=f"cli:{by}",
+            step=step,
+            decision=decided.state.value,
+            applied=won,
+            reason=reason,
+        )
         if not won:
-            err_console().print(f"already decided: {decided.state.value} by {text(decided.decided_by)} at "
-                                f"{text(decided.decided_at)}; nothing changed")
+            err_console().print(
+                f"already decided: {decided.state.value} by {text(decided.decided_by)} at "
+                f"{text(decided.decided_at)}; nothing changed"
+            )
         record = engine.store.get_run(run_id)
         assert record is not None
         loaded = {p.playbook.id: p for p in _playbooks(playbooks)}
@@ -360,18 +471,26 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_exit_for([result]))
 
     @app.command()
-    def approve(run_id: str, step: str,
-                by: Annotated[str, typer.Option("--by", help="who approves")],
-                reason: Annotated[str | None, typer.Option("--reason")] = None,
-                playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def approve(
+        run_id: str,
+        step: str,
+        by: Annotated[str, typer.Option("--by", help="who approves")],
+        reason: Annotated[str | None, typer.Option("--reason")] = None,
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Approve a waiting step and resume the run (exactly once, whoever gets there first)."""
         _decide(run_id, step, by, reason, True, as_json, playbooks)
 
     @app.command()
-    def deny(run_id: str, step: str,
-             by: Annotated[str, typer.Option("--by", help="who denies")],
-             reason: Annotated[str | None, typer.Option("--reason")] = None,
-             playbooks: PlaybooksOpt = None, as_json: JsonOpt = False) -> None:
+    def deny(
+        run_id: str,
+        step: str,
+        by: Annotated[str, typer.Option("--by", help="who denies")],
+        reason: Annotated[str | None, typer.Option("--reason")] = None,
+        playbooks: PlaybooksOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Deny a waiting step; the run continues without it."""
         _decide(run_id, step, by, reason, False, as_json, playbooks)
 
@@ -441,8 +560,11 @@ def _print_before_after(sandbox: dict[str, Any]) -> None:
             b, a = before.get(key), after.get(key)
             style = "[yellow]" if b != a else ""
             end = "[/]" if style else ""
-            table.add_row(text(f"{before.get('principal', '')} {key}"), text(json.dumps(b, default=str)),
-                          f"{style}{text(json.dumps(a, default=str))}{end}")
+            table.add_row(
+                text(f"{before.get('principal', '')} {key}"),
+                text(json.dumps(b, default=str)),
+                f"{style}{text(json.dumps(a, default=str))}{end}",
+            )
     console().print(table)
 
 
@@ -459,8 +581,10 @@ def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool) -> 
     if not (logs / "AWSLogs").exists():
         if not quiet:
             err_console().print(f"[dim]generating sample CloudTrail and Flow Logs for the drill in {logs}[/]")
-        params: dict[str, Any] = {"account_id": finding.account_id or "123456789012",
-                                  "region": finding.region or "us-east-1"}
+        params: dict[str, Any] = {
+            "account_id": finding.account_id or "123456789012",
+            "region": finding.region or "us-east-1",
+        }
         if key is not None and getattr(key, "access_key_id", None):
             params["access_key_id"] = key.access_key_id
         if key is not None and getattr(key, "user_name", None):

@@ -20,10 +20,15 @@ def register(app: typer.Typer) -> None:
     def release(
         run_id: str,
         step: Annotated[str | None, typer.Option("--step", help="release only this step")] = None,
-        force: Annotated[bool, typer.Option("--force", help="release even where the state drifted; the "
-                                            "difference is recorded")] = False,
-        reenable_keys: Annotated[bool, typer.Option("--reenable-keys", help="also re-activate deactivated "
-                                                    "access keys (normally they are rotated instead)")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="release even where the state drifted; the difference is recorded")
+        ] = False,
+        reenable_keys: Annotated[
+            bool,
+            typer.Option(
+                "--reenable-keys", help="also re-activate deactivated access keys (normally they are rotated instead)"
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Restore the state saved before each containment step of a run (recorded as run steps)."""
@@ -35,8 +40,14 @@ def register(app: typer.Typer) -> None:
         loaded = {p.playbook.id: p for p in wiring.load_shipped(default_registry())}
         if record.playbook_id not in loaded:
             raise BadInput(f"playbook {record.playbook_id} of run {run_id} is not among the loaded playbooks")
-        result = release_run(engine, run_id, loaded[record.playbook_id], step_id=step, force=force,
-                             options={"reenable_keys": reenable_keys})
+        result = release_run(
+            engine,
+            run_id,
+            loaded[record.playbook_id],
+            step_id=step,
+            force=force,
+            options={"reenable_keys": reenable_keys},
+        )
         released = [s for s in result.steps if s["id"].startswith("release:")]
         failed = [s for s in released if s["status"] == "failed"]
         if as_json:

@@ -13,9 +13,19 @@ from rich.table import Table
 
 from ..engine.events import EngineEvent
 
-STATE_STYLE = {"succeeded": "green", "failed": "red", "waiting": "yellow", "skipped": "dim", "planned": "cyan",
-               "denied": "magenta", "running": "blue", "pending": "dim", "released": "blue",
-               "suppressed": "dim", "unmatched": "dim"}
+STATE_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "waiting": "yellow",
+    "skipped": "dim",
+    "planned": "cyan",
+    "denied": "magenta",
+    "running": "blue",
+    "pending": "dim",
+    "released": "blue",
+    "suppressed": "dim",
+    "unmatched": "dim",
+}
 
 
 def _width(stream: object) -> int | None:
@@ -64,10 +74,14 @@ class Progress:
         out = err_console()
         d = event.data
         if event.kind == "run_started":
-            out.print(f"[bold]▶ run {event.run_id}[/] playbook [cyan]{text(d.get('playbook'))}[/] — {text(d.get('finding'))}")
+            out.print(
+                f"[bold]▶ run {event.run_id}[/] playbook [cyan]{text(d.get('playbook'))}[/] — {text(d.get('finding'))}"
+            )
         elif event.kind == "run_joined":
             note = "updated finding recorded" if d.get("updated") else "duplicate delivery"
-            out.print(f"[bold]↺ run {event.run_id}[/] exists ({styled(str(d.get('status')))}); {note}, nothing repeated")
+            out.print(
+                f"[bold]↺ run {event.run_id}[/] exists ({styled(str(d.get('status')))}); {note}, nothing repeated"
+            )
         elif event.kind == "step_started":
             attempt = f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1 else ""
             out.print(f"  … {text(event.step_id)} [dim]{text(d.get('action'))}[/]{attempt}")
@@ -82,8 +96,10 @@ class Progress:
         elif event.kind == "step_skipped":
             out.print(f"  – {text(event.step_id)} {styled('skipped')}: {text(d.get('reason'))}")
         elif event.kind == "step_waiting":
-            out.print(f"  ⏸ {text(event.step_id)} {styled('waiting')} for approval until {text(d.get('timeout_at'))}: "
-                      f"{text(d.get('summary'))}")
+            out.print(
+                f"  ⏸ {text(event.step_id)} {styled('waiting')} for approval until {text(d.get('timeout_at'))}: "
+                f"{text(d.get('summary'))}"
+            )
         elif event.kind == "log":
             out.print(f"      [dim]{text(d.get('message'))}[/]")
         elif event.kind == "run_finished":
@@ -98,6 +114,11 @@ def steps_table(title: str, steps: list[dict[str, Any]]) -> Table:
     table.add_column("changed")
     table.add_column("summary", overflow="fold")
     for step in steps:
-        table.add_row(text(step["id"]), text(step["action"]), styled(step["status"]),
-                      "yes" if step.get("changed") else "", text(step.get("error") or step.get("summary") or ""))
+        table.add_row(
+            text(step["id"]),
+            text(step["action"]),
+            styled(step["status"]),
+            "yes" if step.get("changed") else "",
+            text(step.get("error") or step.get("summary") or ""),
+        )
     return table

@@ -24,8 +24,15 @@ RELEASE_PREFIX = "release:"
 RELEASE_INDEX = 10_000
 
 
-def release(engine: Engine, run_id: str, loaded: LoadedPlaybook, *, step_id: str | None = None,
-            force: bool = False, options: dict[str, Any] | None = None) -> RunResult:
+def release(
+    engine: Engine,
+    run_id: str,
+    loaded: LoadedPlaybook,
+    *,
+    step_id: str | None = None,
+    force: bool = False,
+    options: dict[str, Any] | None = None,
+) -> RunResult:
     store = engine.store
     run = store.get_run(run_id)
     if run is None:
@@ -33,15 +40,18 @@ def release(engine: Engine, run_id: str, loaded: LoadedPlaybook, *, step_id: str
     finding = run.finding_model()
     records = store.steps(run_id)
     by_id = {r.step_id: r for r in records}
-    candidates = [r for r in records if not r.step_id.startswith(RELEASE_PREFIX) and r.state == StepState.SUCCEEDED
-                  and r.changed]
+    candidates = [
+        r for r in records if not r.step_id.startswith(RELEASE_PREFIX) and r.state == StepState.SUCCEEDED and r.changed
+    ]
     if step_id:
         if step_id not in by_id:
             raise BadInput(f"run {run_id} has no step {step_id!r}")
         candidates = [r for r in candidates if r.step_id == step_id]
         if not candidates:
-            raise BadInput(f"step {step_id!r} changed nothing that could be released (state "
-                           f"{by_id[step_id].state.value}, changed={by_id[step_id].changed})")
+            raise BadInput(
+                f"step {step_id!r} changed nothing that could be released (state "
+                f"{by_id[step_id].state.value}, changed={by_id[step_id].changed})"
+            )
     if not store.acquire_run(run_id, engine.owner, engine.clock.now(), engine.lease, is_stale):
         raise BadInput(f"run {run_id} is being worked on by another process; try again when it is done")
     try:
@@ -54,8 +64,16 @@ def release(engine: Engine, run_id: str, loaded: LoadedPlaybook, *, step_id: str
     return RunResult.from_records(run, store.steps(run_id), created=False)
 
 
-def _release_step(engine: Engine, run: Any, finding: Any, loaded: LoadedPlaybook, rec: StepRecord, *,
-                  force: bool, options: dict[str, Any]) -> None:
+def _release_step(
+    engine: Engine,
+    run: Any,
+    finding: Any,
+    loaded: LoadedPlaybook,
+    rec: StepRecord,
+    *,
+    force: bool,
+    options: dict[str, Any],
+) -> None:
     store = engine.store
     rid = f"{RELEASE_PREFIX}{rec.step_id}"
     existing = store.get_step(run.run_id, rid)
@@ -63,17 +81,30 @@ def _release_step(engine: Engine, run: Any, finding: Any, loaded: LoadedPlaybook
         return
     action_cls = engine.registry.get(rec.action)
     if not action_cls.reversible:
-        store.ensure_step(StepRecord(run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index,
-                                     action=rec.action, category="release"))
-        store.finish_step(run.run_id, rid, owner=None, state=StepState.SKIPPED, now=engine.clock.now(),
-                          summary=f"{rec.action} cannot be undone automatically: {rec.summary}",
-                          notes=list(rec.notes))
+        store.ensure_step(
+            StepRecord(
+                run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index, action=rec.action, category="release"
+            )
+        )
+        store.finish_step(
+            run.run_id,
+            rid,
+            owner=None,
+            state=StepState.SKIPPED,
+            now=engine.clock.now(),
+            summary=f"{rec.action} cannot be undone automatically: {rec.summary}",
+            notes=list(rec.notes),
+        )
         return
-    store.ensure_step(StepRecord(run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index,
-                                 action=rec.action, category="release"))
+    store.ensure_step(
+        StepRecord(
+            run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index, action=rec.action, category="release"
+        )
+    )
     now = engine.clock.now()
-    claimed = store.begin_step(run.run_id, rid, owner=engine.owner, inputs=rec.inputs, now=now,
-                               lease=timedelta(minutes=10), is_stale=is_stale)
+    claimed = store.begin_step(
+        run.run_id, rid, owner=engine.owner, inputs=rec.inputs, now=now, lease=timedelta(minutes=10), is_stale=is_stale
+    )
     if claimed is None:
         return
     step = loaded.playbook.step(rec.step_id) if any(s.id == rec.step_id for s in loaded.playbook.steps) else None
@@ -87,20 +118,53 @@ def _release_step(engine: Engine, run: Any, finding: Any, loaded: LoadedPlaybook
         outcome = engine._call(lambda: action.undo(ctx, model, applied, force=force, options=options), timeout=300)
     except ResponderError as exc:
         kind = "drift" if isinstance(exc, TargetChanged) else type(exc).__name__
-        store.audit(run.run_id, engine.clock.now(), "release_refused", actor=engine.owner, step=rec.step_id,
-                    reason=exc.message, kind=kind)
-        store.finish_step(run.run_id, rid, owner=engine.owner, state=StepState.FAILED, now=engine.clock.now(),
-                          error=exc.message, error_type=type(exc).__name__)
+        store.audit(
+            run.run_id,
+            engine.clock.now(),
+            "release_refused",
+            actor=engine.owner,
+            step=rec.step_id,
+            reason=exc.message,
+            kind=kind,
+        )
+        store.finish_step(
+            run.run_id,
+            rid,
+            owner=engine.owner,
+            state=StepState.FAILED,
+            now=engine.clock.now(),
+            error=exc.message,
+            error_type=type(exc).__name__,
+        )
         engine._emit("step_finished", run.run_id, rid, state="failed", error=exc.message)
         return
-    store.audit(run.run_id, engine.clock.now(), "released", actor=engine.owner, step=rec.step_id, forced=force,
-                before=outcome.before, after=outcome.after, summary=outcome.summary)
-    store.finish_step(run.run_id, rid, owner=engine.owner, state=StepState.SUCCEEDED, now=engine.clock.now(),
-                      before=outcome.before, after=outcome.after, changed=outcome.changed, summary=outcome.summary,
-                      notes=outcome.notes + (["forced: differences recorded"] if force else []),
-                      duration_ms=round((time.perf_counter() - started) * 1000, 2))
-    store.set_step(run.run_id, rec.step_id, released={"at": engine.clock.now().isoformat(), "by": engine.owner,
-                                                       "forced": force})
+    store.audit(
+        run.run_id,
+        engine.clock.now(),
+        "released",
+        actor=engine.owner,
+        step=rec.step_id,
+        forced=force,
+        before=outcome.before,
+        after=outcome.after,
+        summary=outcome.summary,
+    )
+    store.finish_step(
+        run.run_id,
+        rid,
+        owner=engine.owner,
+        state=StepState.SUCCEEDED,
+        now=engine.clock.now(),
+        before=outcome.before,
+        after=outcome.after,
+        changed=outcome.changed,
+        summary=outcome.summary,
+        notes=outcome.notes + (["forced: differences recorded"] if force else []),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    store.set_step(
+        run.run_id, rec.step_id, released={"at": engine.clock.now().isoformat(), "by": engine.owner, "forced": force}
+    )
     engine._emit("step_finished", run.run_id, rid, state="succeeded", changed=outcome.changed, summary=outcome.summary)
 
 

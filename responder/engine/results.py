@@ -46,16 +46,36 @@ class RunResult(BaseModel):
     message: str | None = None
 
     @classmethod
-    def from_records(cls, run: RunRecord, steps: list[StepRecord], *, created: bool = True,
-                     message: str | None = None) -> RunResult:
+    def from_records(
+        cls, run: RunRecord, steps: list[StepRecord], *, created: bool = True, message: str | None = None
+    ) -> RunResult:
         return cls(
-            run_id=run.run_id, playbook=run.playbook_id, finding_id=run.finding_id, status=run.status.value,
-            created=created, posture=run.posture,
+            run_id=run.run_id,
+            playbook=run.playbook_id,
+            finding_id=run.finding_id,
+            status=run.status.value,
+            created=created,
+            posture=run.posture,
             waiting_for=[s.step_id for s in steps if s.state == "waiting"],
-            steps=[{"id": s.step_id, "action": s.action, "category": s.category, "status": s.state.value,
-                    "changed": s.changed, "summary": s.summary, "error": s.error, "attempts": s.attempts, "retries": s.retries,
-                    "duration_ms": s.duration_ms, "output": s.output, "before": s.before, "after": s.after,
-                    "notes": s.notes}
-                   for s in steps],
-            milestones=run.milestones, message=message,
+            steps=[
+                {
+                    "id": s.step_id,
+                    "action": s.action,
+                    "category": s.category,
+                    "status": s.state.value,
+                    "changed": s.changed,
+                    "summary": s.summary,
+                    "error": s.error,
+                    "attempts": s.attempts,
+                    "retries": s.retries,
+                    "duration_ms": s.duration_ms,
+                    "output": s.output,
+                    "before": s.before,
+                    "after": s.after,
+                    "notes": s.notes,
+                }
+                for s in steps
+            ],
+            milestones=run.milestones,
+            message=message,
         )

@@ -115,22 +115,47 @@ class Engine:
         return {
             "finding": finding.model_dump(mode="json"),
             "inputs": run.inputs,
-            "steps": {sid: {"output": s.output, "state": s.state.value, "changed": s.changed,
-                            "summary": s.summary, "error": s.error, "before": s.before, "after": s.after}
-                      for sid, s in steps.items()},
-            "run": {"id": run.run_id, "playbook": run.playbook_id, "posture": run.posture,
-                    "created_at": run.created_at},
+            "steps": {
+                sid: {
+                    "output": s.output,
+                    "state": s.state.value,
+                    "changed": s.changed,
+                    "summary": s.summary,
+                    "error": s.error,
+                    "before": s.before,
+                    "after": s.after,
+                }
+                for sid, s in steps.items()
+            },
+            "run": {
+                "id": run.run_id,
+                "playbook": run.playbook_id,
+                "posture": run.posture,
+                "created_at": run.created_at,
+            },
             "config": {},
         }
 
-    def _step_context(self, run: RunRecord, finding: Finding, step: Step, outputs: dict[str, dict[str, Any]],
-                      dry_run: bool = False) -> StepContext:
+    def _step_context(
+        self, run: RunRecord, finding: Finding, step: Step, outputs: dict[str, dict[str, Any]], dry_run: bool = False
+    ) -> StepContext:
         def log(message: str) -> None:
             self._emit("log", run.run_id, step.id, message=message)
 
-        return StepContext(run_id=run.run_id, step_id=step.id, playbook_id=run.playbook_id, finding=finding,
-                           clock=self.clock, evidence=self.evidence, settings=self.settings,
-                           connectors=self.connectors, outputs=outputs, log=log, dry_run=dry_run, store=self.store)
+        return StepContext(
+            run_id=run.run_id,
+            step_id=step.id,
+            playbook_id=run.playbook_id,
+            finding=finding,
+            clock=self.clock,
+            evidence=self.evidence,
+            settings=self.settings,
+            connectors=self.connectors,
+            outputs=outputs,
+            log=log,
+            dry_run=dry_run,
+            store=self.store,
+        )
 
     def _call(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
         """Run ``fn`` with a deadline; errors come back translated into responder's tree."""
@@ -146,8 +171,10 @@ class Engine:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise ActionFailed(f"timed out after {timeout:g}s; its effect is unknown, and resume re-runs it "
-                               "safely (actions read before they write)")
+            raise ActionFailed(
+                f"timed out after {timeout:g}s; its effect is unknown, and resume re-runs it "
+                "safely (actions read before they write)"
+            )
         if "error" in box:
             raise self._translate(box["error"]) from box["error"]
         return box.get("value")
@@ -178,8 +205,9 @@ class Engine:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(with)"
-            raise ActionFailed(f"argument {field}: {first['msg']} (rendered value: "
-                               f"{str(first.get('input'))[:120]!r})") from None
+            raise ActionFailed(
+                f"argument {field}: {first['msg']} (rendered value: {str(first.get('input'))[:120]!r})"
+            ) from None
         return model.model_dump(mode="json"), model
 
     # ------------------------------------------------------------------ plan
@@ -189,15 +217,36 @@ class Engine:
         run_id = run_id_for(finding.id, playbook.id)
         posture = self._posture(loaded, finding, dry_run)
         now = iso(self.clock.now()) or ""
-        run = RunRecord(run_id=run_id, finding_id=finding.id, playbook_id=playbook.id,
-                        playbook_digest=loaded.digest, created_at=now, updated_at=now,
-                        finding=finding.model_dump(mode="json"), posture=posture.value)
+        run = RunRecord(
+            run_id=run_id,
+            finding_id=finding.id,
+            playbook_id=playbook.id,
+            playbook_digest=loaded.digest,
+            created_at=now,
+            updated_at=now,
+            finding=finding.model_dump(mode="json"),
+            posture=posture.value,
+        )
         try:
             run.inputs = self._render_run_inputs(loaded, finding)
         except ActionFailed as exc:
-            return Plan(run_id=run_id, playbook=playbook.id, finding_id=finding.id, posture=posture.value,
-                        steps=[PlannedStep(id="(inputs)", action="-", category="-", mutates=False, will_run=False,
-                                           summary="inputs could not be rendered", error=str(exc))])
+            return Plan(
+                run_id=run_id,
+                playbook=playbook.id,
+                finding_id=finding.id,
+                posture=posture.value,
+                steps=[
+                    PlannedStep(
+                        id="(inputs)",
+                        action="-",
+                        category="-",
+                        mutates=False,
+                        will_run=False,
+                        summary="inputs could not be rendered",
+                        error=str(exc),
+                    )
+                ],
+            )
         planned: list[PlannedStep] = []
         predicted: dict[str, StepRecord] = {}
         for index, step in enumerate(playbook.steps):
@@ -205,44 +254,77 @@ class Engine:
             action = action_cls()
             needs_approval = bool(step.approval) or (posture == Posture.APPROVAL and action_cls.mutates)
             variables = self._context_vars(run, finding, predicted)
-            base = {"id": step.id, "action": step.action, "category": action_cls.category.value,
-                    "mutates": action_cls.mutates, "needs_approval": needs_approval}
+            base = {
+                "id": step.id,
+                "action": step.action,
+                "category": action_cls.category.value,
+                "mutates": action_cls.mutates,
+                "needs_approval": needs_approval,
+            }
             try:
                 if step.when and not templating.evaluate(step.when, variables):
-                    planned.append(PlannedStep(**base, will_run=False, summary="skipped: condition is false",
-                                               notes=[f"when: {step.when}"]))
+                    planned.append(
+                        PlannedStep(
+                            **base, will_run=False, summary="skipped: condition is false", notes=[f"when: {step.when}"]
+                        )
+                    )
                     continue
             except ActionFailed:
-                planned.append(PlannedStep(**base, will_run=True,
-                                           summary="condition depends on earlier steps; decided at run time"))
+                planned.append(
+                    PlannedStep(
+                        **base, will_run=True, summary="condition depends on earlier steps; decided at run time"
+                    )
+                )
                 continue
             try:
                 inputs, model = self._render_inputs(action_cls, step, variables)
             except ActionFailed as exc:
                 if "steps" in str(exc):
-                    planned.append(PlannedStep(**base, will_run=True,
-                                               summary="arguments depend on earlier steps' outputs; rendered at run time"))
+                    planned.append(
+                        PlannedStep(
+                            **base,
+                            will_run=True,
+                            summary="arguments depend on earlier steps' outputs; rendered at run time",
+                        )
+                    )
                 else:
-                    planned.append(PlannedStep(**base, will_run=False, summary="cannot render arguments",
-                                               error=str(exc)))
+                    planned.append(
+                        PlannedStep(**base, will_run=False, summary="cannot render arguments", error=str(exc))
+                    )
                 continue
             ctx = self._step_context(run, finding, step, {k: v.output for k, v in predicted.items()}, dry_run=True)
             try:
                 change: Change = self._call(action.plan, ctx, model, timeout=step.timeout)
                 read_only = not action_cls.mutates and action_cls.category != Category.EVIDENCE
-                output = (self._call(action.apply, ctx, model, timeout=step.timeout).output if read_only
-                          else self._call(action.preview, ctx, model, timeout=step.timeout))
-                predicted[step.id] = StepRecord(run_id=run_id, step_id=step.id, index=index, action=step.action,
-                                                category=action_cls.category.value, state=StepState.SUCCEEDED,
-                                                output=output or {})
-                planned.append(PlannedStep(**base, will_run=True, will_change=change.will_change,
-                                           summary=change.summary, inputs=inputs, before=change.before,
-                                           after=change.after, notes=change.notes))
+                output = (
+                    self._call(action.apply, ctx, model, timeout=step.timeout).output
+                    if read_only
+                    else self._call(action.preview, ctx, model, timeout=step.timeout)
+                )
+                predicted[step.id] = StepRecord(
+                    run_id=run_id,
+                    step_id=step.id,
+                    index=index,
+                    action=step.action,
+                    category=action_cls.category.value,
+                    state=StepState.SUCCEEDED,
+                    output=output or {},
+                )
+                planned.append(
+                    PlannedStep(
+                        **base,
+                        will_run=True,
+                        will_change=change.will_change,
+                        summary=change.summary,
+                        inputs=inputs,
+                        before=change.before,
+                        after=change.after,
+                        notes=change.notes,
+                    )
+                )
             except ResponderError as exc:
-                planned.append(PlannedStep(**base, will_run=True, summary="plan failed", inputs=inputs,
-                                           error=str(exc)))
-        return Plan(run_id=run_id, playbook=playbook.id, finding_id=finding.id, posture=posture.value,
-                    steps=planned)
+                planned.append(PlannedStep(**base, will_run=True, summary="plan failed", inputs=inputs, error=str(exc)))
+        return Plan(run_id=run_id, playbook=playbook.id, finding_id=finding.id, posture=posture.value, steps=planned)
 
     def _render_run_inputs(self, loaded: LoadedPlaybook, finding: Finding) -> dict[str, Any]:
         variables = {"finding": finding.model_dump(mode="json"), "inputs": {}, "steps": {}, "run": {}, "config": {}}
@@ -255,8 +337,9 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ run
-    def run(self, loaded: LoadedPlaybook, finding: Finding, *, dry_run: bool = False,
-            received_at: datetime | None = None) -> RunResult:
+    def run(
+        self, loaded: LoadedPlaybook, finding: Finding, *, dry_run: bool = False, received_at: datetime | None = None
+    ) -> RunResult:
         """Start (or join) the run of this playbook for this finding and drive it as far as it can go."""
         playbook = loaded.playbook
         now = received_at or self.clock.now()
@@ -264,17 +347,34 @@ class Engine:
         posture = self._posture(loaded, finding, dry_run)
         finding_json = finding.model_copy(update={"raw": redact(finding.raw)}).model_dump(mode="json")
         record = RunRecord(
-            run_id=run_id, finding_id=finding.id, playbook_id=playbook.id, playbook_digest=loaded.digest,
-            playbook_path=loaded.path, created_at=iso(now) or "", updated_at=iso(now) or "",
-            finding=finding_json, account_id=finding.account_id, region=finding.region,
-            finding_type=finding.type, severity=finding.severity, posture=posture.value,
+            run_id=run_id,
+            finding_id=finding.id,
+            playbook_id=playbook.id,
+            playbook_digest=loaded.digest,
+            playbook_path=loaded.path,
+            created_at=iso(now) or "",
+            updated_at=iso(now) or "",
+            finding=finding_json,
+            account_id=finding.account_id,
+            region=finding.region,
+            finding_type=finding.type,
+            severity=finding.severity,
+            posture=posture.value,
             milestones={"first_seen": iso(finding.first_seen or finding.created_at) or "", "received": iso(now) or ""},
         )
         run, created = self.store.claim_run(record)
         new_version = self.store.add_finding_version(finding.id, finding.digest(), now, finding_json, [run_id])
         if created:
-            self.store.audit(run_id, now, "run_created", actor=self.owner, playbook=playbook.id,
-                             digest=loaded.digest, finding_id=finding.id, posture=posture.value)
+            self.store.audit(
+                run_id,
+                now,
+                "run_created",
+                actor=self.owner,
+                playbook=playbook.id,
+                digest=loaded.digest,
+                finding_id=finding.id,
+                posture=posture.value,
+            )
             self._emit("run_started", run_id, playbook=playbook.id, finding=finding.summary())
         else:
             if new_version:
@@ -283,12 +383,18 @@ class Engine:
                 if newer:
                     changes["finding"] = finding_json
                 run = self.store.update_run(run_id, **changes)
-            self.store.audit(run_id, now, "finding_redelivered" if not new_version else "finding_updated",
-                             actor=self.owner, digest=finding.digest())
+            self.store.audit(
+                run_id,
+                now,
+                "finding_redelivered" if not new_version else "finding_updated",
+                actor=self.owner,
+                digest=finding.digest(),
+            )
             self._emit("run_joined", run_id, status=run.status.value, updated=new_version)
             if run.status.finished or run.status == RunStatus.WAITING:
-                return RunResult.from_records(run, self.store.steps(run_id), created=False,
-                                              message="joined the existing run: nothing repeated")
+                return RunResult.from_records(
+                    run, self.store.steps(run_id), created=False, message="joined the existing run: nothing repeated"
+                )
         if created and finding.archived:
             run = self.store.update_run(run_id, status=RunStatus.SUPPRESSED.value)
             self.store.audit(run_id, now, "suppressed", actor=self.owner, reason="finding archived/suppressed")
@@ -310,10 +416,17 @@ class Engine:
             raise PlaybookChanged(
                 f"run {run_id} was started with a different version of playbook {run.playbook_id} "
                 f"(digest {run.playbook_digest[:12]}, now {loaded.digest[:12]})",
-                hint="review the change; `responder resume --allow-changed` resumes with the new playbook")
+                hint="review the change; `responder resume --allow-changed` resumes with the new playbook",
+            )
         if run.playbook_digest != loaded.digest:
-            self.store.audit(run_id, self.clock.now(), "playbook_changed", actor=self.owner,
-                             old=run.playbook_digest, new=loaded.digest)
+            self.store.audit(
+                run_id,
+                self.clock.now(),
+                "playbook_changed",
+                actor=self.owner,
+                old=run.playbook_digest,
+                new=loaded.digest,
+            )
             self.store.update_run(run_id, playbook_digest=loaded.digest)
         return self._drive(run_id, loaded, created=False)
 
@@ -323,8 +436,12 @@ class Engine:
         if not self.store.acquire_run(run_id, self.owner, now, self.lease, is_stale):
             run = self.store.get_run(run_id)
             assert run is not None
-            return RunResult.from_records(run, self.store.steps(run_id), created=created,
-                                          message="another process is running this run; it will finish it")
+            return RunResult.from_records(
+                run,
+                self.store.steps(run_id),
+                created=created,
+                message="another process is running this run; it will finish it",
+            )
         try:
             return self._loop(run_id, loaded, created=created)
         finally:
@@ -343,9 +460,11 @@ class Engine:
         waiting = False
         for index, step in enumerate(playbook.steps):
             action_cls = self.registry.get(step.action)
-            rec = records.get(step.id) or self.store.ensure_step(StepRecord(
-                run_id=run_id, step_id=step.id, index=index, action=step.action,
-                category=action_cls.category.value))
+            rec = records.get(step.id) or self.store.ensure_step(
+                StepRecord(
+                    run_id=run_id, step_id=step.id, index=index, action=step.action, category=action_cls.category.value
+                )
+            )
             records[step.id] = rec
             if aborted:
                 continue
@@ -368,8 +487,16 @@ class Engine:
         """A failed step is retried on resume only if it failed for a passing reason."""
         return rec.error_type in ("Transient", "StepClaimed")
 
-    def _run_step(self, run: RunRecord, finding: Finding, step: Step, index: int, action_cls: type[Action],
-                  posture: Posture, records: dict[str, StepRecord]) -> StepRecord:
+    def _run_step(
+        self,
+        run: RunRecord,
+        finding: Finding,
+        step: Step,
+        index: int,
+        action_cls: type[Action],
+        posture: Posture,
+        records: dict[str, StepRecord],
+    ) -> StepRecord:
         run_id = run.run_id
         variables = self._context_vars(self.store.get_run(run_id) or run, finding, records)
         now = self.clock.now()
@@ -378,15 +505,28 @@ class Engine:
         try:
             if step.when and not templating.evaluate(step.when, variables):
                 self._emit("step_skipped", run_id, step.id, reason="condition is false")
-                return self.store.finish_step(run_id, step.id, owner=None, state=StepState.SKIPPED, now=now,
-                                              summary="skipped: condition is false",
-                                              notes=[f"when: {step.when}"])
+                return self.store.finish_step(
+                    run_id,
+                    step.id,
+                    owner=None,
+                    state=StepState.SKIPPED,
+                    now=now,
+                    summary="skipped: condition is false",
+                    notes=[f"when: {step.when}"],
+                )
             inputs, model = self._render_inputs(action_cls, step, variables)
         except ActionFailed as exc:
             message = self._dependency_message(step, records) or exc.message
             self._emit("step_finished", run_id, step.id, state="failed", error=message)
-            return self.store.finish_step(run_id, step.id, owner=None, state=StepState.FAILED, now=now,
-                                          error=message, error_type=type(exc).__name__)
+            return self.store.finish_step(
+                run_id,
+                step.id,
+                owner=None,
+                state=StepState.FAILED,
+                now=now,
+                error=message,
+                error_type=type(exc).__name__,
+            )
         action = action_cls()
         outputs = {sid: r.output for sid, r in records.items()}
         ctx = self._step_context(run, finding, step, outputs)
@@ -399,9 +539,15 @@ class Engine:
             if decision is not None:
                 return decision
 
-        claimed = self.store.begin_step(run_id, step.id, owner=self.owner, inputs=inputs, now=now,
-                                        lease=timedelta(seconds=step.timeout * step.retry.attempts + 60),
-                                        is_stale=is_stale)
+        claimed = self.store.begin_step(
+            run_id,
+            step.id,
+            owner=self.owner,
+            inputs=inputs,
+            now=now,
+            lease=timedelta(seconds=step.timeout * step.retry.attempts + 60),
+            is_stale=is_stale,
+        )
         if claimed is None:
             current = self.store.get_step(run_id, step.id)
             assert current is not None
@@ -414,22 +560,65 @@ class Engine:
         except ResponderError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             message = str(exc.message) + (f" — {exc.hint}" if exc.hint else "")
-            self.store.audit(run_id, self.clock.now(), "step_failed", actor=self.owner, step=step.id,
-                             action=step.action, error=message, error_type=type(exc).__name__)
+            self.store.audit(
+                run_id,
+                self.clock.now(),
+                "step_failed",
+                actor=self.owner,
+                step=step.id,
+                action=step.action,
+                error=message,
+                error_type=type(exc).__name__,
+            )
             self._emit("step_finished", run_id, step.id, state="failed", error=message)
-            return self.store.finish_step(run_id, step.id, owner=self.owner, state=StepState.FAILED,
-                                          now=self.clock.now(), error=message, error_type=type(exc).__name__,
-                                          duration_ms=round(elapsed, 2), retries=retries[0])
+            return self.store.finish_step(
+                run_id,
+                step.id,
+                owner=self.owner,
+                state=StepState.FAILED,
+                now=self.clock.now(),
+                error=message,
+                error_type=type(exc).__name__,
+                duration_ms=round(elapsed, 2),
+                retries=retries[0],
+            )
         elapsed = (time.perf_counter() - started) * 1000
-        self.store.audit(run_id, self.clock.now(), "step_applied", actor=self.owner, step=step.id,
-                         action=step.action, changed=outcome.changed, before=outcome.before, after=outcome.after,
-                         summary=outcome.summary)
+        self.store.audit(
+            run_id,
+            self.clock.now(),
+            "step_applied",
+            actor=self.owner,
+            step=step.id,
+            action=step.action,
+            changed=outcome.changed,
+            before=outcome.before,
+            after=outcome.after,
+            summary=outcome.summary,
+        )
         rec = self.store.finish_step(
-            run_id, step.id, owner=self.owner, state=StepState.SUCCEEDED, now=self.clock.now(),
-            output=outcome.output, before=outcome.before, after=outcome.after, changed=outcome.changed,
-            summary=outcome.summary, notes=outcome.notes, duration_ms=round(elapsed, 2), retries=retries[0])
-        self._emit("step_finished", run_id, step.id, state="succeeded", changed=outcome.changed,
-                   summary=outcome.summary, notes=outcome.notes)
+            run_id,
+            step.id,
+            owner=self.owner,
+            state=StepState.SUCCEEDED,
+            now=self.clock.now(),
+            output=outcome.output,
+            before=outcome.before,
+            after=outcome.after,
+            changed=outcome.changed,
+            summary=outcome.summary,
+            notes=outcome.notes,
+            duration_ms=round(elapsed, 2),
+            retries=retries[0],
+        )
+        self._emit(
+            "step_finished",
+            run_id,
+            step.id,
+            state="succeeded",
+            changed=outcome.changed,
+            summary=outcome.summary,
+            notes=outcome.notes,
+        )
         return rec
 
     @staticmethod
@@ -441,25 +630,51 @@ class Engine:
                 if len(chain) > 1 and chain[0] == "steps" and chain[1] in records:
                     dep = records[chain[1]]
                     if dep.state != StepState.SUCCEEDED:
-                        return (f"needs the output of step {dep.step_id!r}, which {dep.state.value}"
-                                + (f": {dep.error}" if dep.error else ""))
+                        return f"needs the output of step {dep.step_id!r}, which {dep.state.value}" + (
+                            f": {dep.error}" if dep.error else ""
+                        )
         return None
 
-    def _plan_only(self, run_id: str, step: Step, action: Action, ctx: StepContext, model: Any,
-                   inputs: dict[str, Any]) -> StepRecord:
+    def _plan_only(
+        self, run_id: str, step: Step, action: Action, ctx: StepContext, model: Any, inputs: dict[str, Any]
+    ) -> StepRecord:
         try:
             change: Change = self._with_retry(step, action.plan, ctx, model)
         except ResponderError as exc:
-            return self.store.finish_step(run_id, step.id, owner=None, state=StepState.FAILED,
-                                          now=self.clock.now(), inputs=inputs, error=exc.message,
-                                          error_type=type(exc).__name__)
+            return self.store.finish_step(
+                run_id,
+                step.id,
+                owner=None,
+                state=StepState.FAILED,
+                now=self.clock.now(),
+                inputs=inputs,
+                error=exc.message,
+                error_type=type(exc).__name__,
+            )
         self._emit("step_finished", run_id, step.id, state="planned", summary=change.summary)
-        return self.store.finish_step(run_id, step.id, owner=None, state=StepState.PLANNED, now=self.clock.now(),
-                                      inputs=inputs, summary=f"planned (dry-run): {change.summary}",
-                                      before=change.before, after=change.after, notes=change.notes)
+        return self.store.finish_step(
+            run_id,
+            step.id,
+            owner=None,
+            state=StepState.PLANNED,
+            now=self.clock.now(),
+            inputs=inputs,
+            summary=f"planned (dry-run): {change.summary}",
+            before=change.before,
+            after=change.after,
+            notes=change.notes,
+        )
 
-    def _approval_gate(self, run: RunRecord, step: Step, action: Action, ctx: StepContext, model: Any,
-                       inputs: dict[str, Any], posture: Posture) -> StepRecord | None:
+    def _approval_gate(
+        self,
+        run: RunRecord,
+        step: Step,
+        action: Action,
+        ctx: StepContext,
+        model: Any,
+        inputs: dict[str, Any],
+        posture: Posture,
+    ) -> StepRecord | None:
         """None when the step may go ahead; otherwise the step's record (waiting or denied)."""
         run_id = run.run_id
         now = self.clock.now()
@@ -473,45 +688,89 @@ class Engine:
             if change is not None and not change.will_change:
                 return None  # nothing to change: nobody needs to be asked
             rule = step.approval
-            approval = self.store.request_approval(ApprovalRecord(
-                run_id=run_id, step_id=step.id, requested_at=iso(now) or "",
-                timeout_at=iso(now + timedelta(seconds=rule.timeout if rule else 3600)),
-                on_timeout=rule.on_timeout if rule else "deny", escalate_to=list(rule.escalate_to) if rule else [],
-                allowed_users=list(rule.users) if rule else [], allowed_groups=list(rule.groups) if rule else [],
-                plan=change.model_dump(mode="json") if change else {},
-            ))
+            approval = self.store.request_approval(
+                ApprovalRecord(
+                    run_id=run_id,
+                    step_id=step.id,
+                    requested_at=iso(now) or "",
+                    timeout_at=iso(now + timedelta(seconds=rule.timeout if rule else 3600)),
+                    on_timeout=rule.on_timeout if rule else "deny",
+                    escalate_to=list(rule.escalate_to) if rule else [],
+                    allowed_users=list(rule.users) if rule else [],
+                    allowed_groups=list(rule.groups) if rule else [],
+                    plan=change.model_dump(mode="json") if change else {},
+                )
+            )
             for notify in self.notifiers:
                 try:
                     ref = notify(approval, self.store.get_run(run_id) or run, change)
                     if ref:
                         self.store.update_approval(run_id, step.id, message=ref)
                 except Exception as exc:  # a failed prompt must not lose the request
-                    self.store.audit(run_id, now, "approval_notify_failed", actor=self.owner, step=step.id,
-                                     error=str(exc)[:300])
-            self.store.audit(run_id, now, "approval_requested", actor=self.owner, step=step.id,
-                             summary=change.summary if change else None)
-        elif approval.state == ApprovalState.PENDING and approval.timeout_at and approval.timeout_at <= (iso(now) or ""):
+                    self.store.audit(
+                        run_id, now, "approval_notify_failed", actor=self.owner, step=step.id, error=str(exc)[:300]
+                    )
+            self.store.audit(
+                run_id,
+                now,
+                "approval_requested",
+                actor=self.owner,
+                step=step.id,
+                summary=change.summary if change else None,
+            )
+        elif (
+            approval.state == ApprovalState.PENDING and approval.timeout_at and approval.timeout_at <= (iso(now) or "")
+        ):
             approval = self._on_timeout(approval, now)
         if approval.state == ApprovalState.APPROVED:
             return None
         if approval.state == ApprovalState.DENIED:
             self._emit("step_finished", run_id, step.id, state="denied", summary=approval.reason)
-            return self.store.finish_step(run_id, step.id, owner=None, state=StepState.DENIED, now=now,
-                                          inputs=inputs, summary=f"denied by {approval.decided_by}"
-                                          + (f": {approval.reason}" if approval.reason else ""))
-        self._emit("step_waiting", run_id, step.id, timeout_at=approval.timeout_at,
-                   summary=approval.plan.get("summary"))
-        return self.store.set_step(run_id, step.id, state=StepState.WAITING, inputs=inputs,
-                                   summary=f"waiting for approval: {approval.plan.get('summary', '')}".strip())
+            return self.store.finish_step(
+                run_id,
+                step.id,
+                owner=None,
+                state=StepState.DENIED,
+                now=now,
+                inputs=inputs,
+                summary=f"denied by {approval.decided_by}" + (f": {approval.reason}" if approval.reason else ""),
+            )
+        self._emit(
+            "step_waiting", run_id, step.id, timeout_at=approval.timeout_at, summary=approval.plan.get("summary")
+        )
+        return self.store.set_step(
+            run_id,
+            step.id,
+            state=StepState.WAITING,
+            inputs=inputs,
+            summary=f"waiting for approval: {approval.plan.get('summary', '')}".strip(),
+        )
 
     def _on_timeout(self, approval: ApprovalRecord, now: datetime) -> ApprovalRecord:
-        if approval.on_timeout == "escalate" and approval.escalate_to and approval.allowed_groups != approval.escalate_to:
-            timeout = (datetime.fromisoformat(approval.timeout_at.replace("Z", "+00:00"))  # type: ignore[union-attr]
-                       - datetime.fromisoformat(approval.requested_at.replace("Z", "+00:00")))
-            self.store.update_approval(approval.run_id, approval.step_id, allowed_groups=approval.escalate_to,
-                                       timeout_at=iso(now + timeout), on_timeout="deny")
-            self.store.audit(approval.run_id, now, "approval_escalated", actor="timeout", step=approval.step_id,
-                             to=approval.escalate_to)
+        if (
+            approval.on_timeout == "escalate"
+            and approval.escalate_to
+            and approval.allowed_groups != approval.escalate_to
+        ):
+            timeout = (
+                datetime.fromisoformat(approval.timeout_at.replace("Z", "+00:00"))  # type: ignore[union-attr]
+                - datetime.fromisoformat(approval.requested_at.replace("Z", "+00:00"))
+            )
+            self.store.update_approval(
+                approval.run_id,
+                approval.step_id,
+                allowed_groups=approval.escalate_to,
+                timeout_at=iso(now + timeout),
+                on_timeout="deny",
+            )
+            self.store.audit(
+                approval.run_id,
+                now,
+                "approval_escalated",
+                actor="timeout",
+                step=approval.step_id,
+                to=approval.escalate_to,
+            )
             updated = self.store.get_approval(approval.run_id, approval.step_id)
             assert updated is not None
             run = self.store.get_run(approval.run_id)
@@ -523,38 +782,70 @@ class Engine:
                 except Exception:
                     pass
             return updated
-        decided, _ = self.store.decide(approval.run_id, approval.step_id, approved=approval.on_timeout == "approve",
-                                       by="timeout", reason=f"no answer by {approval.timeout_at}: default "
-                                       f"{approval.on_timeout}", at=now, via="timeout")
-        self.store.audit(approval.run_id, now, "approval_timed_out", actor="timeout", step=approval.step_id,
-                         decision=decided.state.value)
+        decided, _ = self.store.decide(
+            approval.run_id,
+            approval.step_id,
+            approved=approval.on_timeout == "approve",
+            by="timeout",
+            reason=f"no answer by {approval.timeout_at}: default {approval.on_timeout}",
+            at=now,
+            via="timeout",
+        )
+        self.store.audit(
+            approval.run_id,
+            now,
+            "approval_timed_out",
+            actor="timeout",
+            step=approval.step_id,
+            decision=decided.state.value,
+        )
         return decided
 
-    def _finish(self, run_id: str, records: dict[str, StepRecord], *, aborted: str | None, waiting: bool,
-                created: bool) -> RunResult:
+    def _finish(
+        self, run_id: str, records: dict[str, StepRecord], *, aborted: str | None, waiting: bool, created: bool
+    ) -> RunResult:
         now = self.clock.now()
         steps = self.store.steps(run_id)
         if waiting:
             status = RunStatus.WAITING
         elif any(s.state == StepState.FAILED for s in steps):
             status = RunStatus.FAILED
-        elif steps and all(s.state in (StepState.PLANNED, StepState.SKIPPED) or s.category == "evidence"
-                           or (s.state == StepState.SUCCEEDED and s.category not in ("contain",)) for s in steps) \
-                and any(s.state == StepState.PLANNED for s in steps):
+        elif (
+            steps
+            and all(
+                s.state in (StepState.PLANNED, StepState.SKIPPED)
+                or s.category == "evidence"
+                or (s.state == StepState.SUCCEEDED and s.category not in ("contain",))
+                for s in steps
+            )
+            and any(s.state == StepState.PLANNED for s in steps)
+        ):
             status = RunStatus.PLANNED
         else:
             status = RunStatus.SUCCEEDED
         milestones: dict[str, str] = {}
-        for category, name in (("contain", "contained"), ("scope", "scoped"), ("notify", "drafted"),
-                               ("evidence", "evidence_secured")):
-            done = [s.finished_at for s in steps if s.category == category and s.state == StepState.SUCCEEDED
-                    and s.finished_at]
+        for category, name in (
+            ("contain", "contained"),
+            ("scope", "scoped"),
+            ("notify", "drafted"),
+            ("evidence", "evidence_secured"),
+        ):
+            done = [
+                s.finished_at
+                for s in steps
+                if s.category == category and s.state == StepState.SUCCEEDED and s.finished_at
+            ]
             if done and (category != "evidence"):
                 milestones[name] = max(done)
         if status.finished:
             milestones["finished"] = iso(now) or ""
-        run = self.store.update_run(run_id, status=status.value, updated_at=iso(now), milestones=milestones,
-                                    error=f"aborted at step {aborted}" if aborted else None)
+        run = self.store.update_run(
+            run_id,
+            status=status.value,
+            updated_at=iso(now),
+            milestones=milestones,
+            error=f"aborted at step {aborted}" if aborted else None,
+        )
         self.store.audit(run_id, now, "run_" + status.value, actor=self.owner)
         self._emit("run_finished", run_id, status=status.value)
         return RunResult.from_records(run, steps, created=created)

@@ -136,6 +136,6 @@ def evaluate(expression: str, context: dict[str, Any]) -> bool:
     expr = single_expression(expression) or expression
     try:
         result = _expression(expr)(**context)
+        return bool(result)  # inside the try: bool() of a StrictUndefined raises too
     except Exception as exc:
         raise ActionFailed(f"cannot evaluate when: {expression!r}: {exc}") from None
-    return bool(result)

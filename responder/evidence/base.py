@@ -67,19 +67,50 @@ class VerifyReport:
         self.problems.append({"kind": kind, "subject": subject, "detail": detail})
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "intact": self.intact, "artifacts": self.artifacts,
-                "custody_entries": self.entries, "problems": self.problems}
+        return {
+            "run_id": self.run_id,
+            "intact": self.intact,
+            "artifacts": self.artifacts,
+            "custody_entries": self.entries,
+            "problems": self.problems,
+        }
 
 
 class EvidenceLocker(Protocol):
-    def put(self, run_id: str, name: str, data: bytes, *, collected_by: str, at: datetime,
-            content_type: str = "application/json", details: dict[str, Any] | None = None) -> Artifact: ...
+    def put(
+        self,
+        run_id: str,
+        name: str,
+        data: bytes,
+        *,
+        collected_by: str,
+        at: datetime,
+        content_type: str = "application/json",
+        details: dict[str, Any] | None = None,
+    ) -> Artifact: ...
 
-    def put_json(self, run_id: str, name: str, obj: Any, *, collected_by: str, at: datetime,
-                 details: dict[str, Any] | None = None) -> Artifact: ...
+    def put_json(
+        self,
+        run_id: str,
+        name: str,
+        obj: Any,
+        *,
+        collected_by: str,
+        at: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> Artifact: ...
 
-    def record(self, run_id: str, event: str, *, actor: str, at: datetime, artifact: str | None = None,
-               sha: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    def record(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        at: datetime,
+        artifact: str | None = None,
+        sha: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
 
     def artifacts(self, run_id: str) -> list[Artifact]: ...
 
@@ -90,8 +121,12 @@ class EvidenceLocker(Protocol):
     def verify(self, run_id: str) -> VerifyReport: ...
 
 
-def check_chain(report: VerifyReport, entries: list[dict[str, Any]], manifest: dict[str, dict[str, Any]],
-                actual: dict[str, str | None]) -> None:
+def check_chain(
+    report: VerifyReport,
+    entries: list[dict[str, Any]],
+    manifest: dict[str, dict[str, Any]],
+    actual: dict[str, str | None],
+) -> None:
     """The verification rules every backend shares.
 
     ``actual`` maps artifact names to the SHA-256 of the bytes found now (None when missing).
@@ -101,12 +136,19 @@ def check_chain(report: VerifyReport, entries: list[dict[str, Any]], manifest: d
     for index, entry in enumerate(entries):
         label = f"custody entry {index + 1}"
         if entry.get("seq") != index + 1:
-            report.add("custody_order", label,
-                       f"sequence number is {entry.get('seq')!r}, expected {index + 1}: an entry was removed "
-                       "or entries were reordered")
+            report.add(
+                "custody_order",
+                label,
+                f"sequence number is {entry.get('seq')!r}, expected {index + 1}: an entry was removed "
+                "or entries were reordered",
+            )
         if entry.get("prev") != prev:
-            report.add("custody_chain", label, "does not carry the hash of the entry before it: the chain was "
-                       "broken here (entry removed, inserted or reordered)")
+            report.add(
+                "custody_chain",
+                label,
+                "does not carry the hash of the entry before it: the chain was "
+                "broken here (entry removed, inserted or reordered)",
+            )
         if entry_hash(entry) != entry.get("hash"):
             report.add("custody_tampered", label, "its content does not match its own hash: the entry was edited")
         prev = str(entry.get("hash"))
@@ -119,8 +161,11 @@ def check_chain(report: VerifyReport, entries: list[dict[str, Any]], manifest: d
             report.add("artifact_missing", name, "listed in the manifest but the file is missing")
             continue
         if found != meta.get("sha256"):
-            report.add("artifact_changed", name,
-                       f"SHA-256 is {found}, the manifest recorded {meta.get('sha256')}: the artifact was changed")
+            report.add(
+                "artifact_changed",
+                name,
+                f"SHA-256 is {found}, the manifest recorded {meta.get('sha256')}: the artifact was changed",
+            )
         if name not in collected:
             report.add("custody_missing", name, "no custody entry records its collection")
         elif collected[name] != meta.get("sha256"):

@@ -40,8 +40,17 @@ class LocalLocker:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.replace(tmp, path)
 
-    def put(self, run_id: str, name: str, data: bytes, *, collected_by: str, at: datetime,
-            content_type: str = "application/json", details: dict[str, Any] | None = None) -> Artifact:
+    def put(
+        self,
+        run_id: str,
+        name: str,
+        data: bytes,
+        *,
+        collected_by: str,
+        at: datetime,
+        content_type: str = "application/json",
+        details: dict[str, Any] | None = None,
+    ) -> Artifact:
         digest = sha256(data)
         with _LOCK:
             manifest = self._manifest(run_id)
@@ -59,16 +68,40 @@ class LocalLocker:
                 handle.flush()
                 os.fsync(handle.fileno())
             path.chmod(0o444)
-            artifact = Artifact(name=candidate, sha256=digest, size=len(data), uri=path.as_uri(),
-                                collected_at=iso(at) or "", collected_by=collected_by, content_type=content_type)
+            artifact = Artifact(
+                name=candidate,
+                sha256=digest,
+                size=len(data),
+                uri=path.as_uri(),
+                collected_at=iso(at) or "",
+                collected_by=collected_by,
+                content_type=content_type,
+            )
             manifest[candidate] = artifact.as_dict()
             self._write_manifest(run_id, manifest)
-            self._append(run_id, {"event": "collected", "artifact": candidate, "sha256": digest,
-                                  "actor": collected_by, "time": iso(at), "details": details or {}})
+            self._append(
+                run_id,
+                {
+                    "event": "collected",
+                    "artifact": candidate,
+                    "sha256": digest,
+                    "actor": collected_by,
+                    "time": iso(at),
+                    "details": details or {},
+                },
+            )
         return artifact
 
-    def put_json(self, run_id: str, name: str, obj: Any, *, collected_by: str, at: datetime,
-                 details: dict[str, Any] | None = None) -> Artifact:
+    def put_json(
+        self,
+        run_id: str,
+        name: str,
+        obj: Any,
+        *,
+        collected_by: str,
+        at: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> Artifact:
         data = json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False).encode()
         return self.put(run_id, name, data, collected_by=collected_by, at=at, details=details)
 
@@ -84,11 +117,29 @@ class LocalLocker:
             os.fsync(handle.fileno())
         return entry
 
-    def record(self, run_id: str, event: str, *, actor: str, at: datetime, artifact: str | None = None,
-               sha: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        at: datetime,
+        artifact: str | None = None,
+        sha: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         with _LOCK:
-            return self._append(run_id, {"event": event, "artifact": artifact, "sha256": sha, "actor": actor,
-                                         "time": iso(at), "details": details or {}})
+            return self._append(
+                run_id,
+                {
+                    "event": event,
+                    "artifact": artifact,
+                    "sha256": sha,
+                    "actor": actor,
+                    "time": iso(at),
+                    "details": details or {},
+                },
+            )
 
     def artifacts(self, run_id: str) -> list[Artifact]:
         return [Artifact(**meta) for _, meta in sorted(self._manifest(run_id).items())]
@@ -139,7 +190,7 @@ class LocalLocker:
 def open_locker(url: str) -> Any:
     """``file://DIR`` (default) or ``s3://BUCKET/PREFIX``."""
     if url.startswith("file://"):
-        return LocalLocker(Path(url[len("file://"):]))
+        return LocalLocker(Path(url[len("file://") :]))
     if url.startswith("s3://"):
         from .s3 import S3Locker  # type: ignore[import-not-found]
 

@@ -81,9 +81,7 @@ _TIME_FORMATS = (
 )
 
 
-_LOOSE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?(?:\s.*)?$"
-)
+_LOOSE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?(?:\s.*)?$")
 
 
 def _loose(raw: str) -> datetime | None:

@@ -87,9 +87,14 @@ def parse(obj: Any, event: str, prefix: str = "") -> Finding:
         "detector_id": text(pick(service, "detectorId")),
         "sample": bool(pick(additional, "sample", default=False)),
         "threat_names": [
-            t for t in (text(pick(x, "name")) for x in list_of(pick(service, "ebsVolumeScanDetails",
-                                                                     "scanDetections", "threatDetectedByName",
-                                                                     "threatNames"))) if t
+            t
+            for t in (
+                text(pick(x, "name"))
+                for x in list_of(
+                    pick(service, "ebsVolumeScanDetails", "scanDetections", "threatDetectedByName", "threatNames")
+                )
+            )
+            if t
         ],
     }
     return Finding(
@@ -130,11 +135,23 @@ def _resources(block: dict[str, Any]) -> tuple[Any, list[Any]]:
         principal_id = text(pick(key, "principalId"))
         if user_type == "AssumedRole" or ((key_id or "").startswith("ASIA") and user_type not in ("IAMUser", "Root")):
             session = principal_id.split(":", 1)[1] if principal_id and ":" in principal_id else None
-            found.append(RoleSession(role_name=text(pick(key, "userName")), session_name=session,
-                                     access_key_id=key_id, principal_id=principal_id))
+            found.append(
+                RoleSession(
+                    role_name=text(pick(key, "userName")),
+                    session_name=session,
+                    access_key_id=key_id,
+                    principal_id=principal_id,
+                )
+            )
         else:
-            found.append(AccessKey(access_key_id=key_id, user_name=text(pick(key, "userName")),
-                                   user_type=user_type, principal_id=principal_id))
+            found.append(
+                AccessKey(
+                    access_key_id=key_id,
+                    user_name=text(pick(key, "userName")),
+                    user_type=user_type,
+                    principal_id=principal_id,
+                )
+            )
 
     inst = dict_of(pick(block, "instanceDetails"))
     if inst and text(pick(inst, "instanceId")):
@@ -146,28 +163,40 @@ def _resources(block: dict[str, Any]) -> tuple[Any, list[Any]]:
     if workload:
         containers = [dict_of(c) for c in list_of(pick(workload, "containers"))]
         wtype = (text(pick(workload, "type")) or "").lower()
-        found.append(Pod(
-            cluster_name=text(pick(eks, "name")),
-            cluster_arn=text(pick(eks, "arn")),
-            namespace=text(pick(workload, "namespace")),
-            pod_name=text(pick(workload, "name")) if wtype in ("pods", "pod", "") else None,
-            pod_uid=text(pick(workload, "uid")) if wtype in ("pods", "pod", "") else None,
-            workload_kind=text(pick(workload, "type")),
-            workload_name=text(pick(workload, "name")),
-            service_account=text(pick(workload, "serviceAccountName")),
-            containers=tuple(t for t in (text(pick(c, "name")) for c in containers) if t),
-            images=tuple(t for t in (text(pick(c, "image")) for c in containers) if t),
-        ))
+        found.append(
+            Pod(
+                cluster_name=text(pick(eks, "name")),
+                cluster_arn=text(pick(eks, "arn")),
+                namespace=text(pick(workload, "namespace")),
+                pod_name=text(pick(workload, "name")) if wtype in ("pods", "pod", "") else None,
+                pod_uid=text(pick(workload, "uid")) if wtype in ("pods", "pod", "") else None,
+                workload_kind=text(pick(workload, "type")),
+                workload_name=text(pick(workload, "name")),
+                service_account=text(pick(workload, "serviceAccountName")),
+                containers=tuple(t for t in (text(pick(c, "name")) for c in containers) if t),
+                images=tuple(t for t in (text(pick(c, "image")) for c in containers) if t),
+            )
+        )
     if eks:
-        found.append(Cluster(cluster_name=text(pick(eks, "name")), cluster_arn=text(pick(eks, "arn")),
-                             vpc_id=text(pick(eks, "vpcId"))))
+        found.append(
+            Cluster(
+                cluster_name=text(pick(eks, "name")),
+                cluster_arn=text(pick(eks, "arn")),
+                vpc_id=text(pick(eks, "vpcId")),
+            )
+        )
 
     for bucket in list_of(pick(block, "s3BucketDetails")):
         bucket = dict_of(bucket)
         objects = [text(pick(o, "key")) for o in list_of(pick(bucket, "s3ObjectDetails"))]
-        found.append(Bucket(bucket_name=text(pick(bucket, "name")), arn=text(pick(bucket, "arn")),
-                            owner=text(pick(bucket, "owner", "id")),
-                            object_keys=tuple(k for k in objects if k)))
+        found.append(
+            Bucket(
+                bucket_name=text(pick(bucket, "name")),
+                arn=text(pick(bucket, "arn")),
+                owner=text(pick(bucket, "owner", "id")),
+                object_keys=tuple(k for k in objects if k),
+            )
+        )
 
     for label, detail_key, id_key in (
         ("Lambda", "lambdaDetails", "functionName"),
@@ -216,8 +245,10 @@ def _instance(inst: dict[str, Any]) -> Instance:
     public: list[str] = []
     groups: list[str] = []
     for eni in enis:
-        for ip in [pick(eni, "privateIpAddress"), *(pick(p, "privateIpAddress")
-                                                     for p in list_of(pick(eni, "privateIpAddresses")))]:
+        for ip in [
+            pick(eni, "privateIpAddress"),
+            *(pick(p, "privateIpAddress") for p in list_of(pick(eni, "privateIpAddresses"))),
+        ]:
             if text(ip) and text(ip) not in private:
                 private.append(text(ip))  # type: ignore[arg-type]
         if text(pick(eni, "publicIp")):

@@ -49,11 +49,15 @@ def load_text(body: str, name: str = "event") -> list[Finding]:
                 try:
                     data.append(json.loads(line))
                 except json.JSONDecodeError as line_exc:
-                    raise FindingInvalid(name, f"line {number}",
-                                         f"invalid JSON: {line_exc.msg} (column {line_exc.colno})") from None
+                    raise FindingInvalid(
+                        name, f"line {number}", f"invalid JSON: {line_exc.msg} (column {line_exc.colno})"
+                    ) from None
         else:
-            raise FindingInvalid(name, f"line {exc.lineno} column {exc.colno}",
-                                 f"invalid JSON: {exc.msg} (truncated or malformed event?)") from None
+            raise FindingInvalid(
+                name,
+                f"line {exc.lineno} column {exc.colno}",
+                f"invalid JSON: {exc.msg} (truncated or malformed event?)",
+            ) from None
     return parse_event(data, name)
 
 
@@ -111,9 +115,12 @@ def _dispatch(data: Any, name: str, prefix: str) -> list[Finding]:
     if guardduty.looks_like(data):
         return [guardduty.parse(data, name, prefix)]
     keys = ", ".join(sorted(str(k) for k in data)[:8])
-    raise FindingInvalid(name, prefix or "(root)",
-                         f"not a recognised finding (keys: {keys}); expected a GuardDuty, Security Hub "
-                         "(ASFF/OCSF), gitleaks, trufflehog, Falco or responder SIEM event")
+    raise FindingInvalid(
+        name,
+        prefix or "(root)",
+        f"not a recognised finding (keys: {keys}); expected a GuardDuty, Security Hub "
+        "(ASFF/OCSF), gitleaks, trufflehog, Falco or responder SIEM event",
+    )
 
 
 def _envelope(data: dict[str, Any], name: str, prefix: str) -> list[Finding]:
@@ -145,8 +152,18 @@ def _envelope(data: dict[str, Any], name: str, prefix: str) -> list[Finding]:
 
 
 def summarise(findings: list[Finding]) -> list[dict[str, Any]]:
-    return [{"id": f.id, "source": f.source.value, "type": f.type, "severity": f.severity,
-             "account_id": f.account_id, "region": f.region, "resource": f.resource.kind} for f in findings]
+    return [
+        {
+            "id": f.id,
+            "source": f.source.value,
+            "type": f.type,
+            "severity": f.severity,
+            "account_id": f.account_id,
+            "region": f.region,
+            "resource": f.resource.kind,
+        }
+        for f in findings
+    ]
 
 
 __all__ = ["list_of", "load_file", "load_text", "parse_event", "summarise"]

@@ -149,8 +149,16 @@ Resource = Annotated[
     AccessKey | IamUser | RoleSession | Instance | Pod | Cluster | Bucket | Other,
     Field(discriminator="kind"),
 ]
-RESOURCE_KINDS = ("access_key", "iam_user", "role_session", "ec2_instance", "k8s_pod", "eks_cluster",
-                  "s3_bucket", "other")
+RESOURCE_KINDS = (
+    "access_key",
+    "iam_user",
+    "role_session",
+    "ec2_instance",
+    "k8s_pod",
+    "eks_cluster",
+    "s3_bucket",
+    "other",
+)
 
 
 class Finding(BaseModel):

@@ -26,8 +26,17 @@ def looks_like_trufflehog(obj: dict[str, Any]) -> bool:
     return isinstance(obj, dict) and ("DetectorName" in obj or "SourceMetadata" in obj)
 
 
-def _finding(*, key_id: str, scanner: str, committed: Any, where: dict[str, Any], verified: bool | None,
-             account: str | None, user_name: str | None, raw: dict[str, Any]) -> Finding:
+def _finding(
+    *,
+    key_id: str,
+    scanner: str,
+    committed: Any,
+    where: dict[str, Any],
+    verified: bool | None,
+    account: str | None,
+    user_name: str | None,
+    raw: dict[str, Any],
+) -> Finding:
     start = timestamp(committed)
     score = 8.0 if verified is not False else 6.0
     fid = "leaked-key-" + hashlib.sha256(key_id.encode()).hexdigest()[:24]
@@ -67,25 +76,49 @@ def parse_gitleaks(obj: dict[str, Any], event: str, prefix: str = "") -> Finding
     if "RuleID" in obj:  # v8
         rule = text(obj.get("RuleID")) or ""
         key = _key_id([obj.get("Secret"), obj.get("Match"), obj.get("Redacted")], event, f"{where}Secret")
-        return _finding(key_id=key, scanner="gitleaks", committed=obj.get("Date"),
-                        where={"file": text(obj.get("File")), "line": obj.get("StartLine"),
-                               "commit": text(obj.get("Commit")), "author": text(obj.get("Author")),
-                               "rule": rule},
-                        verified=None, account=None, user_name=None, raw=obj)
+        return _finding(
+            key_id=key,
+            scanner="gitleaks",
+            committed=obj.get("Date"),
+            where={
+                "file": text(obj.get("File")),
+                "line": obj.get("StartLine"),
+                "commit": text(obj.get("Commit")),
+                "author": text(obj.get("Author")),
+                "rule": rule,
+            },
+            verified=None,
+            account=None,
+            user_name=None,
+            raw=obj,
+        )
     key = _key_id([obj.get("offender"), obj.get("line")], event, f"{where}offender")
-    return _finding(key_id=key, scanner="gitleaks", committed=obj.get("date"),
-                    where={"file": text(obj.get("file")), "line": obj.get("lineNumber"),
-                           "commit": text(obj.get("commit")), "repository": text(obj.get("repo")),
-                           "author": text(obj.get("author")), "rule": text(obj.get("rule"))},
-                    verified=None, account=None, user_name=None, raw=obj)
+    return _finding(
+        key_id=key,
+        scanner="gitleaks",
+        committed=obj.get("date"),
+        where={
+            "file": text(obj.get("file")),
+            "line": obj.get("lineNumber"),
+            "commit": text(obj.get("commit")),
+            "repository": text(obj.get("repo")),
+            "author": text(obj.get("author")),
+            "rule": text(obj.get("rule")),
+        },
+        verified=None,
+        account=None,
+        user_name=None,
+        raw=obj,
+    )
 
 
 def parse_trufflehog(obj: dict[str, Any], event: str, prefix: str = "") -> Finding:
     where = f"{prefix}." if prefix else ""
     detector = (text(obj.get("DetectorName")) or "").upper()
     if detector and detector not in ("AWS", "AWSSESSIONKEY", "AWSSESSIONKEYS"):
-        raise FindingInvalid(event, f"{where}DetectorName",
-                             f"{text(obj.get('DetectorName'))!r} is not an AWS key detector")
+        raise FindingInvalid(
+            event, f"{where}DetectorName", f"{text(obj.get('DetectorName'))!r} is not an AWS key detector"
+        )
     key = _key_id([obj.get("Redacted"), obj.get("Raw"), obj.get("RawV2")], event, f"{where}Raw")
     data = dict_of(pick(obj, "SourceMetadata", "Data"))
     origin_kind, origin = next(iter(data.items()), ("", {}))
@@ -93,9 +126,20 @@ def parse_trufflehog(obj: dict[str, Any], event: str, prefix: str = "") -> Findi
     extra = dict_of(obj.get("ExtraData"))
     arn = text(extra.get("arn")) or ""
     user = arn.split(":user/", 1)[1].rsplit("/", 1)[-1] if ":user/" in arn else None
-    return _finding(key_id=key, scanner="trufflehog", committed=origin.get("timestamp"),
-                    where={"source": origin_kind.lower() or None, "file": text(origin.get("file")),
-                           "line": origin.get("line"), "commit": text(origin.get("commit")),
-                           "repository": text(origin.get("repository")), "author": text(origin.get("email"))},
-                    verified=bool(obj.get("Verified")) if "Verified" in obj else None,
-                    account=text(extra.get("account")), user_name=user, raw=obj)
+    return _finding(
+        key_id=key,
+        scanner="trufflehog",
+        committed=origin.get("timestamp"),
+        where={
+            "source": origin_kind.lower() or None,
+            "file": text(origin.get("file")),
+            "line": origin.get("line"),
+            "commit": text(origin.get("commit")),
+            "repository": text(origin.get("repository")),
+            "author": text(origin.get("email")),
+        },
+        verified=bool(obj.get("Verified")) if "Verified" in obj else None,
+        account=text(extra.get("account")),
+        user_name=user,
+        raw=obj,
+    )

@@ -42,8 +42,13 @@ def product_name(obj: dict[str, Any]) -> str | None:
         return name
     arn = text(obj.get("ProductArn")) or ""
     tail = arn.rsplit("/", 1)[-1] if "/" in arn else ""
-    return {"guardduty": "GuardDuty", "securityhub": "Security Hub", "inspector": "Inspector",
-            "macie": "Macie", "access-analyzer": "IAM Access Analyzer"}.get(tail, tail or None)
+    return {
+        "guardduty": "GuardDuty",
+        "securityhub": "Security Hub",
+        "inspector": "Inspector",
+        "macie": "Macie",
+        "access-analyzer": "IAM Access Analyzer",
+    }.get(tail, tail or None)
 
 
 def _type(obj: dict[str, Any], product: str | None) -> str | None:
@@ -93,8 +98,9 @@ def parse(obj: Any, event: str, prefix: str = "") -> Finding:
     parsed = [r for r in parsed if r is not None] or [Other(resource_type=None)]
     primary = next((r for r in parsed if r.kind != "other"), parsed[0])
     rest = tuple(r for r in parsed if r is not primary)
-    region = text(obj.get("Region")) or next((text(dict_of(r).get("Region")) for r in resources_raw
-                                              if text(dict_of(r).get("Region"))), None)
+    region = text(obj.get("Region")) or next(
+        (text(dict_of(r).get("Region")) for r in resources_raw if text(dict_of(r).get("Region"))), None
+    )
     if not region:
         arn = text(obj.get("ProductArn")) or ""
         parts = arn.split(":")
@@ -115,8 +121,10 @@ def parse(obj: Any, event: str, prefix: str = "") -> Finding:
         severity_label=severity_label(score),
         account_id=text(obj.get("AwsAccountId")),
         region=region,
-        partition=next((text(dict_of(r).get("Partition")) for r in resources_raw
-                        if text(dict_of(r).get("Partition"))), None) or "aws",
+        partition=next(
+            (text(dict_of(r).get("Partition")) for r in resources_raw if text(dict_of(r).get("Partition"))), None
+        )
+        or "aws",
         first_seen=first,
         last_seen=timestamp(obj.get("LastObservedAt")),
         created_at=timestamp(obj.get("CreatedAt")),
@@ -161,10 +169,15 @@ def _resource(res: dict[str, Any]) -> Any:
         name = text(d.get("PrincipalName")) or text(d.get("UserName"))
         if principal_type == "AssumedRole":
             pid = text(d.get("PrincipalId"))
-            return RoleSession(role_name=name, access_key_id=key_id, principal_id=pid,
-                               session_name=pid.split(":", 1)[1] if pid and ":" in pid else None)
-        return AccessKey(access_key_id=key_id, user_name=name, user_type=principal_type,
-                         principal_id=text(d.get("PrincipalId")))
+            return RoleSession(
+                role_name=name,
+                access_key_id=key_id,
+                principal_id=pid,
+                session_name=pid.split(":", 1)[1] if pid and ":" in pid else None,
+            )
+        return AccessKey(
+            access_key_id=key_id, user_name=name, user_type=principal_type, principal_id=text(d.get("PrincipalId"))
+        )
     if rtype == "AwsIamUser":
         d = dict_of(details.get("AwsIamUser"))
         return IamUser(user_name=text(d.get("UserName")) or _arn_tail(rid), arn=rid)
@@ -180,16 +193,20 @@ def _resource(res: dict[str, Any]) -> Any:
             vpc_id=text(d.get("VpcId")),
             subnet_id=text(d.get("SubnetId")),
             private_ips=tuple(t for t in (text(x) for x in list_of(d.get("IpV4Addresses"))) if t),
-            network_interface_ids=tuple(t for t in (text(dict_of(n).get("NetworkInterfaceId"))
-                                                    for n in list_of(d.get("NetworkInterfaces"))) if t),
+            network_interface_ids=tuple(
+                t
+                for t in (text(dict_of(n).get("NetworkInterfaceId")) for n in list_of(d.get("NetworkInterfaces")))
+                if t
+            ),
             instance_profile_arn=text(d.get("IamInstanceProfileArn")),
             tags={str(k): str(v) for k, v in dict_of(res.get("Tags")).items()},
         )
     if rtype == "AwsS3Bucket":
         d = dict_of(details.get("AwsS3Bucket"))
         name = rid.split(":::", 1)[1] if rid and ":::" in rid else rid
-        return Bucket(bucket_name=name, arn=rid if rid and rid.startswith("arn:") else None,
-                      owner=text(d.get("OwnerId")))
+        return Bucket(
+            bucket_name=name, arn=rid if rid and rid.startswith("arn:") else None, owner=text(d.get("OwnerId"))
+        )
     if rtype == "AwsS3Object":
         name = rid.split(":::", 1)[1] if rid and ":::" in rid else rid
         bucket, _, key = (name or "").partition("/")
@@ -207,7 +224,8 @@ def _actor(obj: dict[str, Any]) -> Actor:
     action = dict_of(obj.get("Action"))
     api = dict_of(action.get("AwsApiCallAction"))
     remote = dict_of(api.get("RemoteIpDetails")) or dict_of(
-        dict_of(action.get("NetworkConnectionAction")).get("RemoteIpDetails"))
+        dict_of(action.get("NetworkConnectionAction")).get("RemoteIpDetails")
+    )
     pf = dict_of(obj.get("ProductFields"))
 
     def pf_get(*suffixes: str) -> str | None:
@@ -218,7 +236,9 @@ def _actor(obj: dict[str, Any]) -> Actor:
 
     org = dict_of(remote.get("Organization"))
     return Actor(
-        ip=text(remote.get("IpAddressV4")) or text(net.get("SourceIpV4")) or text(net.get("SourceIpV6"))
+        ip=text(remote.get("IpAddressV4"))
+        or text(net.get("SourceIpV4"))
+        or text(net.get("SourceIpV6"))
         or pf_get("remoteIpDetails/ipAddressV4"),
         asn=text(org.get("Asn")) or pf_get("organization/asn"),
         asn_org=text(org.get("AsnOrg")) or pf_get("organization/asnOrg"),

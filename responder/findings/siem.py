@@ -19,8 +19,17 @@ from ..errors import FindingInvalid
 from .fields import dict_of, number, text, timestamp
 from .model import Actor, Finding, Other, Pod, Resource, Source, severity_label
 
-_FALCO_PRIORITY = {"emergency": 10.0, "alert": 9.0, "critical": 8.5, "error": 7.0, "warning": 5.0,
-                   "notice": 3.0, "informational": 1.0, "info": 1.0, "debug": 0.0}
+_FALCO_PRIORITY = {
+    "emergency": 10.0,
+    "alert": 9.0,
+    "critical": 8.5,
+    "error": 7.0,
+    "warning": 5.0,
+    "notice": 3.0,
+    "informational": 1.0,
+    "info": 1.0,
+    "debug": 0.0,
+}
 
 
 def looks_like_falco(obj: dict[str, Any]) -> bool:
@@ -39,17 +48,25 @@ def parse_falco(obj: dict[str, Any], event: str, prefix: str = "") -> Finding:
     fields = dict_of(obj.get("output_fields"))
     when = timestamp(obj.get("time"))
     score = _FALCO_PRIORITY.get((text(obj.get("priority")) or "").lower(), 5.0)
-    ident = text(obj.get("uuid")) or hashlib.sha256(
-        json.dumps([rule, obj.get("time"), fields.get("k8s.pod.name"), fields.get("container.id")],
-                   default=str).encode()).hexdigest()[:32]
+    ident = (
+        text(obj.get("uuid"))
+        or hashlib.sha256(
+            json.dumps(
+                [rule, obj.get("time"), fields.get("k8s.pod.name"), fields.get("container.id")], default=str
+            ).encode()
+        ).hexdigest()[:32]
+    )
     pod_name = text(fields.get("k8s.pod.name"))
     resource: Any
     if pod_name:
-        resource = Pod(namespace=text(fields.get("k8s.ns.name")), pod_name=pod_name,
-                       cluster_name=text(fields.get("k8s.cluster.name")) or text(obj.get("cluster")),
-                       node_name=text(obj.get("hostname")),
-                       containers=tuple(t for t in [text(fields.get("container.name"))] if t),
-                       images=tuple(t for t in [text(fields.get("container.image.repository"))] if t))
+        resource = Pod(
+            namespace=text(fields.get("k8s.ns.name")),
+            pod_name=pod_name,
+            cluster_name=text(fields.get("k8s.cluster.name")) or text(obj.get("cluster")),
+            node_name=text(obj.get("hostname")),
+            containers=tuple(t for t in [text(fields.get("container.name"))] if t),
+            images=tuple(t for t in [text(fields.get("container.image.repository"))] if t),
+        )
     else:
         resource = Other(resource_type="host", resource_id=text(obj.get("hostname")))
     return Finding(
@@ -67,8 +84,12 @@ def parse_falco(obj: dict[str, Any], event: str, prefix: str = "") -> Finding:
         incident_start=when,
         resource=resource,
         actor=Actor(ip=text(fields.get("fd.sip")) or text(fields.get("ka.user.name") and None)),
-        fields={"rule": rule, "priority": text(obj.get("priority")), "tags": obj.get("tags") or [],
-                **{k: v for k, v in fields.items() if isinstance(v, str | int | float)}},
+        fields={
+            "rule": rule,
+            "priority": text(obj.get("priority")),
+            "tags": obj.get("tags") or [],
+            **{k: v for k, v in fields.items() if isinstance(v, str | int | float)},
+        },
         raw=obj,
     )
 
@@ -102,11 +123,22 @@ def parse_generic(obj: dict[str, Any], event: str, prefix: str = "") -> Finding:
         raise FindingInvalid(event, f"{where}actor.{'.'.join(map(str, first['loc']))}", first["msg"]) from None
     start = timestamp(obj.get("first_seen"))
     return Finding(
-        id=fid, source=Source.SIEM, product=text(obj.get("product")) or "SIEM", type=ftype,
-        title=text(obj.get("title")), description=text(obj.get("description")),
-        severity=score, severity_label=severity_label(score),
-        account_id=text(obj.get("account_id")), region=text(obj.get("region")),
-        first_seen=start, last_seen=timestamp(obj.get("last_seen")) or start, created_at=start,
-        incident_start=start, resource=resource, actor=actor,
-        fields={k: v for k, v in dict_of(obj.get("fields")).items()}, raw=obj,
+        id=fid,
+        source=Source.SIEM,
+        product=text(obj.get("product")) or "SIEM",
+        type=ftype,
+        title=text(obj.get("title")),
+        description=text(obj.get("description")),
+        severity=score,
+        severity_label=severity_label(score),
+        account_id=text(obj.get("account_id")),
+        region=text(obj.get("region")),
+        first_seen=start,
+        last_seen=timestamp(obj.get("last_seen")) or start,
+        created_at=start,
+        incident_start=start,
+        resource=resource,
+        actor=actor,
+        fields={k: v for k, v in dict_of(obj.get("fields")).items()},
+        raw=obj,
     )

@@ -39,13 +39,20 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: li
         for key_node, value_node in node.value:
             key = yaml.SafeLoader(" ").construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | float | bool) or key is None:
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted(path) or "(root)",
-                                        "keys must be plain strings"))
+                problems.append(
+                    Problem(name, key_node.start_mark.line + 1, _dotted(path) or "(root)", "keys must be plain strings")
+                )
                 continue
             key = str(key)
             if key in out:
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted((*path, key)),
-                                        "duplicate key: the later value would silently win"))
+                problems.append(
+                    Problem(
+                        name,
+                        key_node.start_mark.line + 1,
+                        _dotted((*path, key)),
+                        "duplicate key: the later value would silently win",
+                    )
+                )
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _convert(value_node, (*path, key), lines, problems, name)

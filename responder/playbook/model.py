@@ -47,15 +47,18 @@ class Trigger(_Strict):
     """When a playbook answers a finding. Every condition given must hold."""
 
     sources: list[Source] = Field(default_factory=list, description="guardduty, securityhub, secrets, siem")
-    types: list[str] = Field(default_factory=list, description="finding type globs, e.g. 'UnauthorizedAccess:IAMUser/*'")
+    types: list[str] = Field(
+        default_factory=list, description="finding type globs, e.g. 'UnauthorizedAccess:IAMUser/*'"
+    )
     exclude_types: list[str] = Field(default_factory=list)
     min_severity: float = Field(0.0, ge=0.0, le=10.0)
     resource_kinds: list[str] = Field(default_factory=list)
     products: list[str] = Field(default_factory=list, description="product name globs (Security Hub)")
     accounts: AllowDeny = Field(default_factory=AllowDeny)
     regions: AllowDeny = Field(default_factory=AllowDeny)
-    match: dict[str, Any] = Field(default_factory=dict,
-                                  description="dotted finding path → value, list of values or glob")
+    match: dict[str, Any] = Field(
+        default_factory=dict, description="dotted finding path → value, list of values or glob"
+    )
     include_archived: bool = False
 
     @field_validator("resource_kinds")
@@ -112,7 +115,8 @@ class Step(_Strict):
     retry: Retry = Field(default_factory=Retry)
     timeout: float = Field(300.0, description="seconds, or 30s / 5m")
     on_failure: Literal["abort", "continue"] | None = Field(
-        None, description="default: continue (evidence and containment try everything they can)")
+        None, description="default: continue (evidence and containment try everything they can)"
+    )
 
     @field_validator("timeout", mode="before")
     @classmethod

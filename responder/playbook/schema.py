@@ -28,12 +28,18 @@ def playbook_schema(registry: Registry) -> dict[str, Any]:
         branch["description"] = action.describe()["summary"]
         props = branch.setdefault("properties", {})
         props["action"] = {"const": action.name}
-        with_schema = {"type": "object", "properties": {}, "additionalProperties": False,
-                       "required": inp.get("required", [])}
+        with_schema = {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+            "required": inp.get("required", []),
+        }
         for name, prop in inp.get("properties", {}).items():
             # every argument may also be a template string rendered at run time
-            with_schema["properties"][name] = {"anyOf": [prop, {"type": "string", "pattern": "\\{\\{|\\{%"}],
-                                               "description": prop.get("description", "")}
+            with_schema["properties"][name] = {
+                "anyOf": [prop, {"type": "string", "pattern": "\\{\\{|\\{%"}],
+                "description": prop.get("description", ""),
+            }
         props["with"] = with_schema
         branches.append(branch)
     defs["Step"] = {"oneOf": branches, "description": "one use of an action"}

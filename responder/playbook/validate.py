@@ -65,7 +65,9 @@ def validate_source(source: Source, registry: Registry) -> tuple[Playbook | None
     for index, step in enumerate(playbook.steps):
         base = ("steps", index)
         if step.id in seen:
-            problems.append(_problem(source, (*base, "id"), f"duplicate step id {step.id!r} (also step {seen[step.id]})"))
+            problems.append(
+                _problem(source, (*base, "id"), f"duplicate step id {step.id!r} (also step {seen[step.id]})")
+            )
         seen[step.id] = index
         if step.action not in registry:
             close = difflib.get_close_matches(step.action, registry.names, n=1)
@@ -75,22 +77,31 @@ def validate_source(source: Source, registry: Registry) -> tuple[Playbook | None
             _check_templates(source, playbook, step, index, outputs_of, problems)
             continue
         action = registry.get(step.action)
-        outputs_of_self = None if action.Output.model_config.get("extra") == "allow" and not action.Output.model_fields \
+        outputs_of_self = (
+            None
+            if action.Output.model_config.get("extra") == "allow" and not action.Output.model_fields
             else set(action.Output.model_fields)
+        )
         _check_arguments(source, step.with_, action.Input, (*base, "with"), problems)
         _check_templates(source, playbook, step, index, outputs_of, problems)
         outputs_of[step.id] = outputs_of_self
         if action.category == Category.CONTAIN and first_contain is None:
             first_contain = step.id
         if action.category == Category.EVIDENCE and first_contain is not None:
-            problems.append(_problem(source, (*base, "action"),
-                                     f"evidence step after containment step {first_contain!r}: capture evidence "
-                                     "before anything changes (move this step up)"))
+            problems.append(
+                _problem(
+                    source,
+                    (*base, "action"),
+                    f"evidence step after containment step {first_contain!r}: capture evidence "
+                    "before anything changes (move this step up)",
+                )
+            )
     return (playbook if not problems else None), problems
 
 
-def _check_arguments(source: Source, args: dict[str, Any], model: type, loc: tuple[Any, ...],
-                     problems: list[Problem]) -> None:
+def _check_arguments(
+    source: Source, args: dict[str, Any], model: type, loc: tuple[Any, ...], problems: list[Problem]
+) -> None:
     fields = model.model_fields  # type: ignore[attr-defined]
     for name, value in args.items():
         if name not in fields:
@@ -127,8 +138,14 @@ def _strings(value: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], st
     return [(loc, value)] if isinstance(value, str) else []
 
 
-def _check_templates(source: Source, playbook: Playbook, step: Any, index: int,
-                     outputs_of: dict[str, set[str] | None], problems: list[Problem]) -> None:
+def _check_templates(
+    source: Source,
+    playbook: Playbook,
+    step: Any,
+    index: int,
+    outputs_of: dict[str, set[str] | None],
+    problems: list[Problem],
+) -> None:
     base = ("steps", index)
     candidates = _strings(step.with_, (*base, "with"))
     items: list[tuple[tuple[Any, ...], str, bool]] = [(loc, text, False) for loc, text in candidates]
@@ -147,8 +164,9 @@ def _check_templates(source: Source, playbook: Playbook, step: Any, index: int,
                 problems.append(_problem(source, loc, message))
 
 
-def _reference_problem(chain: tuple[str, ...], playbook: Playbook, step_id: str,
-                       outputs_of: dict[str, set[str] | None]) -> str | None:
+def _reference_problem(
+    chain: tuple[str, ...], playbook: Playbook, step_id: str, outputs_of: dict[str, set[str] | None]
+) -> str | None:
     root = chain[0]
     if root == "inputs" and len(chain) > 1 and chain[1] not in playbook.inputs:
         return f"undefined input {chain[1]!r}; declared inputs: {', '.join(playbook.inputs) or 'none'}"
@@ -160,18 +178,18 @@ def _reference_problem(chain: tuple[str, ...], playbook: Playbook, step_id: str,
             return f"step {ref!r} cannot read its own output"
         if ref not in outputs_of:
             later = any(s.id == ref for s in playbook.steps)
-            return (f"step {ref!r} runs later, its output is not available here" if later
-                    else f"undefined step {ref!r}")
+            return f"step {ref!r} runs later, its output is not available here" if later else f"undefined step {ref!r}"
         if len(chain) > 2 and chain[2] not in _STEP_VIEW:
             return f"steps.{ref}.{chain[2]}: use steps.{ref}.output.<field> (or state, changed, summary)"
         declared = outputs_of[ref]
         if len(chain) > 3 and chain[2] == "output" and declared is not None and chain[3] not in declared:
-            return (f"step {ref!r} has no output {chain[3]!r}; it outputs: "
-                    f"{', '.join(sorted(declared)) or 'nothing'}")
+            return f"step {ref!r} has no output {chain[3]!r}; it outputs: {', '.join(sorted(declared)) or 'nothing'}"
     return None
 
 
-def validate_file(path: str | Path, registry: Registry, text: str | None = None) -> tuple[LoadedPlaybook | None, list[Problem]]:
+def validate_file(
+    path: str | Path, registry: Registry, text: str | None = None
+) -> tuple[LoadedPlaybook | None, list[Problem]]:
     source, problems = load_source(path, text)
     if problems:
         return None, problems
@@ -191,7 +209,11 @@ def load_playbooks(paths: list[str | Path], registry: Registry) -> list[LoadedPl
         problems.extend(found)
         if item is not None:
             if item.playbook.id in ids:
-                problems.append(Problem(item.path, 1, "id", f"playbook id {item.playbook.id!r} also used by {ids[item.playbook.id]}"))
+                problems.append(
+                    Problem(
+                        item.path, 1, "id", f"playbook id {item.playbook.id!r} also used by {ids[item.playbook.id]}"
+                    )
+                )
             ids[item.playbook.id] = item.path
             loaded.append(item)
     if problems:

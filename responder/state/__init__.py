@@ -16,9 +16,9 @@ def open_store(url: str) -> RunStore:
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
-        return SqliteStore(Path(url[len("sqlite:///"):]))
+        return SqliteStore(Path(url[len("sqlite:///") :]))
     if url.startswith("dynamodb://"):
         from .dynamodb import DynamoStore  # type: ignore[import-not-found]
 
-        return DynamoStore(url[len("dynamodb://"):])
+        return DynamoStore(url[len("dynamodb://") :])
     raise ConfigInvalid(f"RESPONDER_STORE {url!r}: expected sqlite:///PATH or dynamodb://TABLE")

@@ -63,7 +63,9 @@ class RunStore(ABC):
         pass
 
     # --- generic compare-and-set -----------------------------------------------------------
-    def _mutate(self, pk: str, sk: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def _mutate(
+        self, pk: str, sk: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         """Apply ``change`` to the current item under optimistic concurrency; None from change = no write."""
         for _ in range(_MAX_RACES):
             current = self._get(pk, sk)
@@ -123,12 +125,19 @@ class RunStore(ABC):
 
         self._mutate(f"RUN#{run_id}", "META", change)
 
-    def acquire_run(self, run_id: str, owner: str, now: datetime, ttl: timedelta,
-                    is_stale: Callable[[str], bool] = lambda holder: False) -> bool:
+    def acquire_run(
+        self,
+        run_id: str,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        is_stale: Callable[[str], bool] = lambda holder: False,
+    ) -> bool:
         """Take the run's execution lease if it is free, expired, held by a dead process, or ours."""
         won = {"ok": False}
 
         def change(item: dict[str, Any]) -> dict[str, Any] | None:
+            won["ok"] = False  # a lost conditional write re-runs change: only the last attempt counts
             holder, until = item.get("owner"), item.get("lease_until")
             if holder and holder != owner and until and until > (iso(now) or "") and not is_stale(holder):
                 return None
@@ -151,13 +160,17 @@ class RunStore(ABC):
         self._mutate(f"RUN#{run_id}", "META", change)
 
     # --- finding versions --------------------------------------------------------------------
-    def add_finding_version(self, finding_id: str, digest: str, received_at: datetime, finding: dict[str, Any],
-                            run_ids: list[str]) -> bool:
+    def add_finding_version(
+        self, finding_id: str, digest: str, received_at: datetime, finding: dict[str, Any], run_ids: list[str]
+    ) -> bool:
         """Keep every version of a finding (GuardDuty overwrites details when it aggregates)."""
-        version = FindingVersion(finding_id=finding_id, digest=digest, received_at=iso(received_at) or "",
-                                 run_ids=run_ids, finding=finding)
-        created = self._insert_if_absent(f"FINDING#{finding_id}", f"VERSION#{digest}",
-                                         version.model_dump(mode="json")) is None
+        version = FindingVersion(
+            finding_id=finding_id, digest=digest, received_at=iso(received_at) or "", run_ids=run_ids, finding=finding
+        )
+        created = (
+            self._insert_if_absent(f"FINDING#{finding_id}", f"VERSION#{digest}", version.model_dump(mode="json"))
+            is None
+        )
         return created
 
     def finding_versions(self, finding_id: str) -> list[FindingVersion]:
@@ -174,34 +187,57 @@ class RunStore(ABC):
         return sorted(records, key=lambda s: s.index)
 
     def ensure_step(self, record: StepRecord) -> StepRecord:
-        existing = self._insert_if_absent(f"RUN#{record.run_id}", f"STEP#{record.step_id}",
-                                          record.model_dump(mode="json"))
+        existing = self._insert_if_absent(
+            f"RUN#{record.run_id}", f"STEP#{record.step_id}", record.model_dump(mode="json")
+        )
         return StepRecord.model_validate(existing) if existing else record
 
-    def begin_step(self, run_id: str, step_id: str, *, owner: str, inputs: dict[str, Any], now: datetime,
-                   lease: timedelta, is_stale: Callable[[str], bool] = lambda holder: False) -> StepRecord | None:
+    def begin_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        owner: str,
+        inputs: dict[str, Any],
+        now: datetime,
+        lease: timedelta,
+        is_stale: Callable[[str], bool] = lambda holder: False,
+    ) -> StepRecord | None:
         """Write-ahead: mark the step running *before* its effect. None if it is done or held by another."""
         claimed: dict[str, Any] = {}
 
         def change(item: dict[str, Any]) -> dict[str, Any] | None:
+            claimed.clear()  # a lost conditional write re-runs change: only the last attempt counts
             state = StepState(item.get("state", "pending"))
             if state.done and state not in (StepState.FAILED,):
                 return None
             holder = item.get("owner")
-            if state == StepState.RUNNING and holder not in (None, owner) \
-                    and (item.get("lease_until") or "") > (iso(now) or "") and not is_stale(holder):
+            if (
+                state == StepState.RUNNING
+                and holder not in (None, owner)
+                and (item.get("lease_until") or "") > (iso(now) or "")
+                and not is_stale(holder)
+            ):
                 return None
-            item.update(state=StepState.RUNNING.value, owner=owner, lease_until=iso(now + lease),
-                        inputs=inputs, started_at=iso(now), attempts=int(item.get("attempts", 0)) + 1,
-                        error=None, error_type=None)
+            item.update(
+                state=StepState.RUNNING.value,
+                owner=owner,
+                lease_until=iso(now + lease),
+                inputs=inputs,
+                started_at=iso(now),
+                attempts=int(item.get("attempts", 0)) + 1,
+                error=None,
+                error_type=None,
+            )
             claimed["item"] = item
             return item
 
         self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change)
         return StepRecord.model_validate(claimed["item"]) if claimed else None
 
-    def finish_step(self, run_id: str, step_id: str, *, owner: str | None, state: StepState, now: datetime,
-                    **fields: Any) -> StepRecord:
+    def finish_step(
+        self, run_id: str, step_id: str, *, owner: str | None, state: StepState, now: datetime, **fields: Any
+    ) -> StepRecord:
         def change(item: dict[str, Any]) -> dict[str, Any]:
             item.update(fields)
             item["state"] = state.value
@@ -227,8 +263,9 @@ class RunStore(ABC):
 
     # --- approvals ----------------------------------------------------------------------------
     def request_approval(self, record: ApprovalRecord) -> ApprovalRecord:
-        existing = self._insert_if_absent(f"RUN#{record.run_id}", f"APPROVAL#{record.step_id}",
-                                          record.model_dump(mode="json"))
+        existing = self._insert_if_absent(
+            f"RUN#{record.run_id}", f"APPROVAL#{record.step_id}", record.model_dump(mode="json")
+        )
         return ApprovalRecord.model_validate(existing) if existing else record
 
     def get_approval(self, run_id: str, step_id: str) -> ApprovalRecord | None:
@@ -245,16 +282,23 @@ class RunStore(ABC):
                 out.extend(a for a in self.approvals(run.run_id) if a.state == ApprovalState.PENDING)
         return out
 
-    def decide(self, run_id: str, step_id: str, *, approved: bool, by: str, reason: str | None, at: datetime,
-               via: str) -> tuple[ApprovalRecord, bool]:
+    def decide(
+        self, run_id: str, step_id: str, *, approved: bool, by: str, reason: str | None, at: datetime, via: str
+    ) -> tuple[ApprovalRecord, bool]:
         """Record a decision exactly once; the second decider gets the first decision back and False."""
         won = {"ok": False}
 
         def change(item: dict[str, Any]) -> dict[str, Any] | None:
+            won["ok"] = False  # a lost conditional write re-runs change: only the last attempt counts
             if item.get("state") != ApprovalState.PENDING.value:
                 return None
-            item.update(state=(ApprovalState.APPROVED if approved else ApprovalState.DENIED).value,
-                        decided_by=by, decided_at=iso(at), reason=reason, via=via)
+            item.update(
+                state=(ApprovalState.APPROVED if approved else ApprovalState.DENIED).value,
+                decided_by=by,
+                decided_at=iso(at),
+                reason=reason,
+                via=via,
+            )
             won["ok"] = True
             return item
 
@@ -297,5 +341,7 @@ class RunStore(ABC):
     def list_items(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         return self._query(f"ITEM#{kind}", prefix)
 
-    def update_item(self, kind: str, key: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def update_item(
+        self, kind: str, key: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         return self._mutate(f"ITEM#{kind}", key, change)

@@ -35,8 +35,14 @@ class StepState(StrEnum):
 
     @property
     def done(self) -> bool:
-        return self in (StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.DENIED,
-                        StepState.PLANNED, StepState.RELEASED)
+        return self in (
+            StepState.SUCCEEDED,
+            StepState.FAILED,
+            StepState.SKIPPED,
+            StepState.DENIED,
+            StepState.PLANNED,
+            StepState.RELEASED,
+        )
 
 
 class _Record(BaseModel):

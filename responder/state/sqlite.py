@@ -59,8 +59,10 @@ class SqliteStore(RunStore):
             if row is not None:
                 conn.execute("COMMIT")
                 return json.loads(row[0])
-            conn.execute("INSERT INTO items (pk, sk, version, data) VALUES (?,?,?,?)",
-                         (pk, sk, int(item.get("version", 0)), json.dumps(item, default=str)))
+            conn.execute(
+                "INSERT INTO items (pk, sk, version, data) VALUES (?,?,?,?)",
+                (pk, sk, int(item.get("version", 0)), json.dumps(item, default=str)),
+            )
             conn.execute("COMMIT")
             return None
         except BaseException:
@@ -79,15 +81,23 @@ class SqliteStore(RunStore):
         return cur.rowcount == 1
 
     def _query(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT data FROM items WHERE pk=? AND substr(sk, 1, ?)=? ORDER BY sk",
-            (pk, len(sk_prefix), sk_prefix),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT data FROM items WHERE pk=? AND substr(sk, 1, ?)=? ORDER BY sk",
+                (pk, len(sk_prefix), sk_prefix),
+            )
+            .fetchall()
+        )
         return [json.loads(r[0]) for r in rows]
 
     def _scan(self, pk_prefix: str, sk: str) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT data FROM items WHERE sk=? AND substr(pk, 1, ?)=? ORDER BY pk",
-            (sk, len(pk_prefix), pk_prefix),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT data FROM items WHERE sk=? AND substr(pk, 1, ?)=? ORDER BY pk",
+                (sk, len(pk_prefix), pk_prefix),
+            )
+            .fetchall()
+        )
         return [json.loads(r[0]) for r in rows]

@@ -58,8 +58,12 @@ def test_bad_inputs_exit_2(tmp_path: Path) -> None:
     truncated.write_text(json.dumps(sample_event())[:300])
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("id: x\ntitle: [\n")
-    for args in (["run", str(truncated)], ["match", str(tmp_path / "missing.json")], ["validate", str(bad_yaml)],
-                 ["plan", str(truncated)]):
+    for args in (
+        ["run", str(truncated)],
+        ["match", str(tmp_path / "missing.json")],
+        ["validate", str(bad_yaml)],
+        ["plan", str(truncated)],
+    ):
         proc = subprocess.run([*RESPONDER, *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "error" in proc.stderr or "bad.yaml:" in proc.stdout
@@ -82,9 +86,15 @@ def test_schema_lists_every_action() -> None:
 
 def _env(moto: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESPONDER_"))}
-    env.update(AWS_ENDPOINT_URL=moto, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", RESPONDER_HOME=str(home), PYTHONUNBUFFERED="1",
-               COLUMNS="200")
+    env.update(
+        AWS_ENDPOINT_URL=moto,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        RESPONDER_HOME=str(home),
+        PYTHONUNBUFFERED="1",
+        COLUMNS="200",
+    )
     return env
 
 
@@ -93,8 +103,9 @@ def test_sigkill_between_steps_then_resume(moto_endpoint: str, responder_home: P
     seed_user()
     event = write_event(tmp_path)
     env = _env(moto_endpoint, responder_home)
-    proc = subprocess.Popen([*RESPONDER, "run", str(event)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*RESPONDER, "run", str(event)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
+    )
     killed_after = None
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -106,19 +117,24 @@ def test_sigkill_between_steps_then_resume(moto_endpoint: str, responder_home: P
     assert killed_after and proc.returncode == -signal.SIGKILL
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Inactive"
 
-    runs = json.loads(subprocess.run([*RESPONDER, "runs", "--json"], capture_output=True, text=True, env=env,
-                                     cwd=ROOT, timeout=60).stdout)
+    runs = json.loads(
+        subprocess.run(
+            [*RESPONDER, "runs", "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+        ).stdout
+    )
     assert runs[0]["status"] == "running"
     run_id = runs[0]["run_id"]
-    resumed = subprocess.run([*RESPONDER, "resume", run_id, "--json"], capture_output=True, text=True, env=env,
-                             cwd=ROOT, timeout=120)
+    resumed = subprocess.run(
+        [*RESPONDER, "resume", run_id, "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     data = json.loads(resumed.stdout)
     assert data["status"] == "succeeded"
     steps = {s["id"]: s for s in data["steps"]}
     assert steps["deactivate_key"]["attempts"] == 1  # finished before the kill: not run again
-    audit = subprocess.run([*RESPONDER, "audit", run_id], capture_output=True, text=True, env=env, cwd=ROOT,
-                           timeout=60).stdout.splitlines()
+    audit = subprocess.run(
+        [*RESPONDER, "audit", run_id], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    ).stdout.splitlines()
     applied = [json.loads(line) for line in audit if '"step_applied"' in line]
     changed = [a["step"] for a in applied if a.get("changed")]
     assert len(changed) == len(set(changed))  # every effect applied once
@@ -139,8 +155,13 @@ def test_resume_refuses_a_changed_playbook(moto_endpoint: str, responder_home: P
 
 
 def test_demo_runs_in_the_sandbox(responder_home: Path) -> None:
-    proc = subprocess.run([*RESPONDER, "demo", "--json"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "RESPONDER_HOME": str(responder_home)})
+    proc = subprocess.run(
+        [*RESPONDER, "demo", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RESPONDER_HOME": str(responder_home)},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout)
     before, after = data["sandbox"]["before"][0], data["sandbox"]["after"][0]

@@ -16,15 +16,18 @@ from tests.helpers import ROOT, engine, finding_of, key_status, sample_event, se
 def approval_playbook(tmp_path: Path, on_timeout: str = "deny"):
     text = (ROOT / "playbooks" / "iam-credential-compromise.yaml").read_text()
     text = text.replace("id: iam-credential-compromise", "id: iam-approval-test")
-    text = text.replace("""  - id: deactivate_key
+    text = text.replace(
+        """  - id: deactivate_key
     action: aws.iam.deactivate_access_key
-""", f"""  - id: deactivate_key
+""",
+        f"""  - id: deactivate_key
     action: aws.iam.deactivate_access_key
     approval:
       users: [U0SECLEAD]
       timeout: 30m
       on_timeout: {on_timeout}
-""")
+""",
+    )
     path = tmp_path / "approval.yaml"
     path.write_text(text)
     loaded, problems = validate_file(path, default_registry())
@@ -48,8 +51,11 @@ def test_run_waits_then_resumes_once_after_approval(moto_endpoint: str, responde
     results = []
 
     def decide(who: str) -> None:
-        results.append(engine().store.decide(first.run_id, "deactivate_key", approved=True, by=who, reason="go",
-                                             at=datetime.now(UTC), via="test")[1])
+        results.append(
+            engine().store.decide(
+                first.run_id, "deactivate_key", approved=True, by=who, reason="go", at=datetime.now(UTC), via="test"
+            )[1]
+        )
 
     threads = [threading.Thread(target=decide, args=(f"user{i}",)) for i in range(4)]
     for t in threads:
@@ -60,8 +66,9 @@ def test_run_waits_then_resumes_once_after_approval(moto_endpoint: str, responde
 
     # two processes resume: the work happens once
     outcomes = []
-    workers = [threading.Thread(target=lambda: outcomes.append(engine().resume(first.run_id, playbook)))
-               for _ in range(2)]
+    workers = [
+        threading.Thread(target=lambda: outcomes.append(engine().resume(first.run_id, playbook))) for _ in range(2)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -69,7 +76,9 @@ def test_run_waits_then_resumes_once_after_approval(moto_endpoint: str, responde
     final = engine().store
     assert final.get_run(first.run_id).status == "succeeded"
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Inactive"
-    applied = [a for a in final.audit_log(first.run_id) if a["event"] == "step_applied" and a["step"] == "deactivate_key"]
+    applied = [
+        a for a in final.audit_log(first.run_id) if a["event"] == "step_applied" and a["step"] == "deactivate_key"
+    ]
     assert len(applied) == 1
 
 
@@ -78,8 +87,15 @@ def test_denied_step_is_recorded_and_the_run_goes_on(moto_endpoint: str, respond
     playbook = approval_playbook(tmp_path)
     eng = engine()
     first = eng.run(playbook, finding_of(sample_event()))
-    eng.store.decide(first.run_id, "deactivate_key", approved=False, by="alice", reason="prod key, rotate first",
-                     at=datetime.now(UTC), via="test")
+    eng.store.decide(
+        first.run_id,
+        "deactivate_key",
+        approved=False,
+        by="alice",
+        reason="prod key, rotate first",
+        at=datetime.now(UTC),
+        via="test",
+    )
     result = eng.resume(first.run_id, playbook)
     steps = {s["id"]: s for s in result.steps}
     assert steps["deactivate_key"]["status"] == "denied"

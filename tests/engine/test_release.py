@@ -10,9 +10,13 @@ from tests.helpers import engine, finding_of, inline_policies, key_status, sampl
 
 def _state() -> dict:
     iam = boto3.client("iam")
-    return {"keys": {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"]},
-            "policies": inline_policies("ci-deploy"),
-            "tags": {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName="ci-deploy")["Tags"]}}
+    return {
+        "keys": {
+            k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"]
+        },
+        "policies": inline_policies("ci-deploy"),
+        "tags": {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName="ci-deploy")["Tags"]},
+    }
 
 
 def test_release_restores_the_state_before_containment(moto_endpoint: str, responder_home) -> None:
@@ -23,8 +27,9 @@ def test_release_restores_the_state_before_containment(moto_endpoint: str, respo
     assert _state() != before
     result = release(eng, run.run_id, shipped(), options={"reenable_keys": True})
     released = {s["id"]: s for s in result.steps if s["id"].startswith("release:")}
-    assert {"release:deactivate_key", "release:revoke_sessions", "release:quarantine_user",
-            "release:tag_user"} <= set(released)
+    assert {"release:deactivate_key", "release:revoke_sessions", "release:quarantine_user", "release:tag_user"} <= set(
+        released
+    )
     assert all(s["status"] == "succeeded" for s in released.values()), released
     assert _state() == before
     again = release(eng, run.run_id, shipped(), options={"reenable_keys": True})  # idempotent

@@ -44,8 +44,7 @@ def test_second_run_and_updated_finding_change_nothing(moto_endpoint: str, respo
     first = eng.run(shipped(), finding_of(sample_event()))
     audit_before = len(eng.store.audit_log(first.run_id))
     again = eng.run(shipped(), finding_of(sample_event()))
-    updated = eng.run(shipped(), finding_of(sample_event(updatedAt="2026-11-20T11:00:00.000Z",
-                                                        service__count=9)))
+    updated = eng.run(shipped(), finding_of(sample_event(updatedAt="2026-11-20T11:00:00.000Z", service__count=9)))
     assert again.run_id == updated.run_id == first.run_id
     assert not again.created and not updated.created
     assert len(eng.store.list_runs()) == 1
@@ -85,8 +84,10 @@ def _make_throttler(left: list[int]):
         if left[0] <= 0:
             return None
         left[0] -= 1
-        body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
-                b"</Message></Error></ErrorResponse>")
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
+            b"</Message></Error></ErrorResponse>"
+        )
         return AWSResponse(request.url, 400, {}, _Raw(body))
 
     return handler
@@ -101,9 +102,11 @@ def test_access_denied_fails_at_once_naming_the_permission(moto_endpoint: str, r
 
     class _Raw:
         def stream(self, **_kw):
-            yield (b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
-                   b"arn:aws:iam::123456789012:user/responder is not authorized to perform: iam:UpdateAccessKey on "
-                   b"resource: user ci-deploy</Message></Error></ErrorResponse>")
+            yield (
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+                b"arn:aws:iam::123456789012:user/responder is not authorized to perform: iam:UpdateAccessKey on "
+                b"resource: user ci-deploy</Message></Error></ErrorResponse>"
+            )
 
     def deny_update(request, **_kw):
         body = request.body or b""
@@ -156,14 +159,18 @@ def test_cross_account_without_role_is_refused_and_changes_nothing(moto_endpoint
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Active"
 
 
-@pytest.mark.parametrize("hostile", ["{{ 7*7 }}", "{% for x in range(3) %}x{% endfor %}", "a'b\"c\nd",
-                                     "{{ ''.__class__.__mro__ }}"])
+@pytest.mark.parametrize(
+    "hostile", ["{{ 7*7 }}", "{% for x in range(3) %}x{% endfor %}", "a'b\"c\nd", "{{ ''.__class__.__mro__ }}"]
+)
 def test_hostile_finding_fields_stay_literal(moto_endpoint: str, responder_home, hostile: str) -> None:
     user = "hostile-user"
     seed_user(user=user, key_id="AKIA2E0A8F3B244C9987")
-    event = sample_event(title=hostile, type="Exfiltration:IAMUser/" + hostile.replace("\n", " "),
-                         resource__accessKeyDetails__accessKeyId="AKIA2E0A8F3B244C9987",
-                         resource__accessKeyDetails__userName=user)
+    event = sample_event(
+        title=hostile,
+        type="Exfiltration:IAMUser/" + hostile.replace("\n", " "),
+        resource__accessKeyDetails__accessKeyId="AKIA2E0A8F3B244C9987",
+        resource__accessKeyDetails__userName=user,
+    )
     finding = finding_of(event)
     eng = engine()
     result = eng.run(shipped(), finding)

@@ -8,8 +8,9 @@ from responder.engine import templating
 from responder.errors import ActionFailed
 
 
-@pytest.mark.parametrize("hostile", ["{{ 7*7 }}", "{% raw %}x", "{{ cycler.__init__.__globals__ }}", "'\"\n\\",
-                                     "<!channel>", "' OR 1=1 --"])
+@pytest.mark.parametrize(
+    "hostile", ["{{ 7*7 }}", "{% raw %}x", "{{ cycler.__init__.__globals__ }}", "'\"\n\\", "<!channel>", "' OR 1=1 --"]
+)
 def test_finding_values_are_never_rendered(hostile: str) -> None:
     context = {"finding": {"title": hostile}}
     assert templating.render("{{ finding.title }}", context) == hostile

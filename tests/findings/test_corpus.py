@@ -41,8 +41,11 @@ EXPECTED = {
     "iam-recon-userpermissions-getfindings-cli.json": ("Recon:IAMUser/UserPermissions", "access_key", "111122223333"),
     "s3-discovery-maliciousipcaller-pascalcase.json": ("Discovery:S3/MaliciousIPCaller", "s3_bucket", "971379943828"),
     "guardduty-ssh-bruteforce-asff-docs.json": ("UnauthorizedAccess:EC2/SSHBruteForce", "ec2_instance", "193043430472"),
-    "guardduty-cloudtrail-logging-disabled-asff.json": ("Stealth:IAMUser/CloudTrailLoggingDisabled", "role_session",
-                                                        "111111111111"),
+    "guardduty-cloudtrail-logging-disabled-asff.json": (
+        "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        "role_session",
+        "111111111111",
+    ),
 }
 
 

@@ -20,12 +20,15 @@ def test_truncated_event_names_the_position() -> None:
     assert "truncated" in str(info.value)
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda e: e["detail"].pop("id"), "detail.id"),
-    (lambda e: e["detail"].pop("type"), "detail.type"),
-    (lambda e: e["detail"].__setitem__("severity", "very"), "detail.severity"),
-    (lambda e: e.__setitem__("detail", "nope"), "detail"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda e: e["detail"].pop("id"), "detail.id"),
+        (lambda e: e["detail"].pop("type"), "detail.type"),
+        (lambda e: e["detail"].__setitem__("severity", "very"), "detail.severity"),
+        (lambda e: e.__setitem__("detail", "nope"), "detail"),
+    ],
+)
 def test_missing_or_wrong_fields_are_named(mutate, field: str) -> None:
     event = sample_event()
     mutate(event)
@@ -69,20 +72,51 @@ def test_json_lines_and_sns_wrapping(tmp_path: Path) -> None:
     assert parse_event(sns, "sns.json")[0].type == event["detail"]["type"]
 
 
-@pytest.mark.parametrize("family", [
-    ("Execution:Runtime/NewBinaryExecuted", {"resourceType": "EKSCluster", "eksClusterDetails": {"name": "prod"},
-                                             "kubernetesDetails": {"kubernetesWorkloadDetails": {
-                                                 "name": "web-1", "type": "pods", "namespace": "shop",
-                                                 "containers": [{"name": "app", "image": "nginx"}]}}}, "k8s_pod"),
-    ("Execution:Lambda/SuspiciousToolInvoked", {"resourceType": "Lambda", "lambdaDetails": {"functionName": "f"}},
-     "other"),
-    ("CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin",
-     {"resourceType": "RDSDBInstance", "rdsDbInstanceDetails": {"dbInstanceIdentifier": "db1"}}, "other"),
-    ("Execution:EC2/MaliciousFile", {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0abc"},
-                                     "ebsVolumeDetails": {"scannedVolumeDetails": []}}, "ec2_instance"),
-    ("Policy:S3/BucketBlockPublicAccessDisabled", {"resourceType": "S3Bucket", "s3BucketDetails": [{"name": "b"}]},
-     "s3_bucket"),
-])
+@pytest.mark.parametrize(
+    "family",
+    [
+        (
+            "Execution:Runtime/NewBinaryExecuted",
+            {
+                "resourceType": "EKSCluster",
+                "eksClusterDetails": {"name": "prod"},
+                "kubernetesDetails": {
+                    "kubernetesWorkloadDetails": {
+                        "name": "web-1",
+                        "type": "pods",
+                        "namespace": "shop",
+                        "containers": [{"name": "app", "image": "nginx"}],
+                    }
+                },
+            },
+            "k8s_pod",
+        ),
+        (
+            "Execution:Lambda/SuspiciousToolInvoked",
+            {"resourceType": "Lambda", "lambdaDetails": {"functionName": "f"}},
+            "other",
+        ),
+        (
+            "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin",
+            {"resourceType": "RDSDBInstance", "rdsDbInstanceDetails": {"dbInstanceIdentifier": "db1"}},
+            "other",
+        ),
+        (
+            "Execution:EC2/MaliciousFile",
+            {
+                "resourceType": "Instance",
+                "instanceDetails": {"instanceId": "i-0abc"},
+                "ebsVolumeDetails": {"scannedVolumeDetails": []},
+            },
+            "ec2_instance",
+        ),
+        (
+            "Policy:S3/BucketBlockPublicAccessDisabled",
+            {"resourceType": "S3Bucket", "s3BucketDetails": [{"name": "b"}]},
+            "s3_bucket",
+        ),
+    ],
+)
 def test_every_guardduty_family_parses(family) -> None:
     ftype, resource, kind = family
     event = sample_event(type=ftype, resource=resource)

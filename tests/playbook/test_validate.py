@@ -48,21 +48,33 @@ def test_shipped_playbooks_validate() -> None:
     assert load_playbooks([root], default_registry())
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (("action: aws.iam.deactivate_access_key", "action: aws.iam.deactivate_acces_key"),
-     "pb.yaml:15: steps[1].action: unknown action 'aws.iam.deactivate_acces_key'; did you mean "
-     "'aws.iam.deactivate_access_key'?"),
-    (("      access_key_id:", "      access_key:"), "pb.yaml:17: steps[1].with.access_key: unknown argument"),
-    (("steps.capture.output.name", "steps.capture.output.nme"),
-     "pb.yaml:18: steps[1].with.user_name: step 'capture' has no output 'nme'"),
-    (("steps.capture.output.name", "steps.later.output.name"),
-     "pb.yaml:18: steps[1].with.user_name: undefined step 'later'"),
-    (("{{ inputs.key }}", "{{ inputs.key }"), "pb.yaml:17: steps[1].with.access_key_id: template syntax error"),
-    (("{{ inputs.key }}", "{{ inputs.nokey }}"), "pb.yaml:17: steps[1].with.access_key_id: undefined input 'nokey'"),
-    (("min_severity: 4", "min_severity: 40"), "pb.yaml:6: triggers[0].min_severity: Input should be less than or"),
-    (("sources: [guardduty]", "sources: [splunkk]"), "pb.yaml:4: triggers[0].sources[0]: Input should be"),
-    (("title: Test\n", "title: Test\nbogus: 1\n"), "pb.yaml:3: bogus: unknown field"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("action: aws.iam.deactivate_access_key", "action: aws.iam.deactivate_acces_key"),
+            "pb.yaml:15: steps[1].action: unknown action 'aws.iam.deactivate_acces_key'; did you mean "
+            "'aws.iam.deactivate_access_key'?",
+        ),
+        (("      access_key_id:", "      access_key:"), "pb.yaml:17: steps[1].with.access_key: unknown argument"),
+        (
+            ("steps.capture.output.name", "steps.capture.output.nme"),
+            "pb.yaml:18: steps[1].with.user_name: step 'capture' has no output 'nme'",
+        ),
+        (
+            ("steps.capture.output.name", "steps.later.output.name"),
+            "pb.yaml:18: steps[1].with.user_name: undefined step 'later'",
+        ),
+        (("{{ inputs.key }}", "{{ inputs.key }"), "pb.yaml:17: steps[1].with.access_key_id: template syntax error"),
+        (
+            ("{{ inputs.key }}", "{{ inputs.nokey }}"),
+            "pb.yaml:17: steps[1].with.access_key_id: undefined input 'nokey'",
+        ),
+        (("min_severity: 4", "min_severity: 40"), "pb.yaml:6: triggers[0].min_severity: Input should be less than or"),
+        (("sources: [guardduty]", "sources: [splunkk]"), "pb.yaml:4: triggers[0].sources[0]: Input should be"),
+        (("title: Test\n", "title: Test\nbogus: 1\n"), "pb.yaml:3: bogus: unknown field"),
+    ],
+)
 def test_each_problem_names_file_line_and_field(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     found = problems(GOOD.replace(*change), tmp_path)
     assert any(p.startswith(expected) for p in found), found
@@ -90,12 +102,15 @@ def test_wrong_literal_argument_type(tmp_path: Path) -> None:
 
 
 def test_evidence_after_containment_is_refused(tmp_path: Path) -> None:
-    text = GOOD + """\
+    text = (
+        GOOD
+        + """\
   - id: late_capture
     action: aws.iam.capture_principal
     with:
       user_name: x
 """
+    )
     found = problems(text, tmp_path)
     assert any("evidence step after containment step 'deactivate'" in p for p in found)
 

@@ -41,15 +41,18 @@ class PrincipalRef(ActionInput):
         return self.user_name or self.role_name or ""
 
 
-def refuse_self(ctx: StepContext, *, user_name: str | None = None, role_name: str | None = None,
-                access_key_id: str | None = None) -> None:
+def refuse_self(
+    ctx: StepContext, *, user_name: str | None = None, role_name: str | None = None, access_key_id: str | None = None
+) -> None:
     """Responder never contains itself: refuse before any change (a plan precondition)."""
     ident = ctx.identity()
     arn = str(ident.get("Arn") or "")
     if access_key_id and access_key_id == ident.get("AccessKeyId"):
-        raise Refused(f"access key {access_key_id} is the key responder itself signs with; refusing to "
-                      "contain it (responder would lock itself out mid-response)",
-                      hint="contain it by hand after moving responder to other credentials")
+        raise Refused(
+            f"access key {access_key_id} is the key responder itself signs with; refusing to "
+            "contain it (responder would lock itself out mid-response)",
+            hint="contain it by hand after moving responder to other credentials",
+        )
     if user_name and (arn.endswith(f":user/{user_name}") or (":user/" in arn and arn.rsplit("/", 1)[-1] == user_name)):
         raise Refused(f"IAM user {user_name} is the identity responder runs as; refusing to contain itself")
     if role_name and ":assumed-role/" in arn and arn.split(":assumed-role/", 1)[1].split("/", 1)[0] == role_name:
@@ -61,8 +64,12 @@ def refuse_unrevocable_role(role: dict[str, Any]) -> None:
     name = str(role.get("RoleName") or "")
     path = str(role.get("Path") or "")
     if path.startswith(SERVICE_LINKED_PATH):
-        raise Refused(f"role {name} is service-linked: IAM does not allow changing its policies; nothing changed",
-                      hint="contain the service or resource that uses it instead")
+        raise Refused(
+            f"role {name} is service-linked: IAM does not allow changing its policies; nothing changed",
+            hint="contain the service or resource that uses it instead",
+        )
     if name.startswith(IDENTITY_CENTER_PREFIX) or "/aws-reserved/sso.amazonaws.com/" in path:
-        raise Refused(f"role {name} is managed by IAM Identity Center: changes here would be reverted; nothing "
-                      "changed", hint="change the permission set (or remove the assignment) in IAM Identity Center")
+        raise Refused(
+            f"role {name} is managed by IAM Identity Center: changes here would be reverted; nothing changed",
+            hint="change the permission set (or remove the assignment) in IAM Identity Center",
+        )

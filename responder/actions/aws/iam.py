@@ -8,6 +8,7 @@ deactivated key live on until they expire; quarantine adds a deny-all without to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any, ClassVar
@@ -19,8 +20,10 @@ from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
 REVOKE_POLICY = "responder-revoke-sessions"
 _TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]", re.UNICODE)
 QUARANTINE_POLICY = "responder-quarantine"
-DENY_ALL = {"Version": "2012-10-17", "Statement": [{"Sid": "ResponderQuarantine", "Effect": "Deny",
-                                                    "Action": "*", "Resource": "*"}]}
+DENY_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "ResponderQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+}
 
 
 def _policy_doc(doc: Any) -> dict[str, Any]:
@@ -101,12 +104,26 @@ class CapturePrincipal(Action[PrincipalRef]):
     Input = PrincipalRef
     Output = CapturePrincipalOutput
     category = Category.EVIDENCE
-    permissions = frozenset({
-        "iam:GetUser", "iam:GetRole", "iam:ListAttachedUserPolicies", "iam:ListAttachedRolePolicies",
-        "iam:ListUserPolicies", "iam:ListRolePolicies", "iam:GetUserPolicy", "iam:GetRolePolicy",
-        "iam:ListGroupsForUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile",
-        "iam:ListMFADevices", "iam:ListUserTags", "iam:ListRoleTags", "iam:ListInstanceProfilesForRole",
-    })
+    permissions = frozenset(
+        {
+            "iam:GetUser",
+            "iam:GetRole",
+            "iam:ListAttachedUserPolicies",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListUserPolicies",
+            "iam:ListRolePolicies",
+            "iam:GetUserPolicy",
+            "iam:GetRolePolicy",
+            "iam:ListGroupsForUser",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+            "iam:GetLoginProfile",
+            "iam:ListMFADevices",
+            "iam:ListUserTags",
+            "iam:ListRoleTags",
+            "iam:ListInstanceProfilesForRole",
+        }
+    )
 
     def plan(self, ctx: StepContext, inp: PrincipalRef) -> Change:
         return Change(will_change=False, summary=f"capture IAM {inp.kind} {inp.name} as evidence")
@@ -132,8 +149,10 @@ class CapturePrincipal(Action[PrincipalRef]):
                 raise TargetChanged(f"IAM user {inp.user_name} does not exist") from None
             out["attached_policies"] = iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]
             names = iam.list_user_policies(UserName=inp.user_name)["PolicyNames"]
-            out["inline_policies"] = {n: _policy_doc(iam.get_user_policy(UserName=inp.user_name, PolicyName=n)
-                                                     ["PolicyDocument"]) for n in names}
+            out["inline_policies"] = {
+                n: _policy_doc(iam.get_user_policy(UserName=inp.user_name, PolicyName=n)["PolicyDocument"])
+                for n in names
+            }
             out["groups"] = iam.list_groups_for_user(UserName=inp.user_name)["Groups"]
             keys = iam.list_access_keys(UserName=inp.user_name)["AccessKeyMetadata"]
             for key in keys:
@@ -153,31 +172,49 @@ class CapturePrincipal(Action[PrincipalRef]):
             out["arn"] = role.get("Arn") if role else None
             out["attached_policies"] = iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]
             names = iam.list_role_policies(RoleName=inp.role_name)["PolicyNames"]
-            out["inline_policies"] = {n: _policy_doc(iam.get_role_policy(RoleName=inp.role_name, PolicyName=n)
-                                                     ["PolicyDocument"]) for n in names}
+            out["inline_policies"] = {
+                n: _policy_doc(iam.get_role_policy(RoleName=inp.role_name, PolicyName=n)["PolicyDocument"])
+                for n in names
+            }
             out["instance_profiles"] = iam.list_instance_profiles_for_role(RoleName=inp.role_name)["InstanceProfiles"]
             out["tags"] = iam.list_role_tags(RoleName=inp.role_name).get("Tags", [])
         return jsonable(out)
 
     def apply(self, ctx: StepContext, inp: PrincipalRef) -> Outcome:
         state = self._collect(ctx, inp)
-        artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/iam-{inp.kind}-{inp.name}.json", state,
-                                         collected_by=f"responder:{self.name}", at=ctx.now,
-                                         details={"step": ctx.step_id, "api": "iam"})
+        artifact = ctx.evidence.put_json(
+            ctx.run_id,
+            f"{ctx.step_id}/iam-{inp.kind}-{inp.name}.json",
+            state,
+            collected_by=f"responder:{self.name}",
+            at=ctx.now,
+            details={"step": ctx.step_id, "api": "iam"},
+        )
         output = CapturePrincipalOutput(
-            principal_arn=state.get("arn"), kind=inp.kind, name=inp.name, artifact=artifact.name,
+            principal_arn=state.get("arn"),
+            kind=inp.kind,
+            name=inp.name,
+            artifact=artifact.name,
             sha256=artifact.sha256,
-            access_keys=[{"access_key_id": k["AccessKeyId"], "status": k["Status"],
-                          "last_used": (k.get("LastUsed") or {}).get("LastUsedDate")}
-                         for k in state.get("access_keys", [])],
+            access_keys=[
+                {
+                    "access_key_id": k["AccessKeyId"],
+                    "status": k["Status"],
+                    "last_used": (k.get("LastUsed") or {}).get("LastUsedDate"),
+                }
+                for k in state.get("access_keys", [])
+            ],
             has_login_profile=bool(state.get("login_profile")),
             attached_policies=[p["PolicyArn"] for p in state.get("attached_policies", [])],
             inline_policies=sorted(state.get("inline_policies", {})),
             groups=[g["GroupName"] for g in state.get("groups", [])],
         )
-        return Outcome(changed=False, summary=f"captured IAM {inp.kind} {inp.name} → {artifact.name} "
-                       f"(sha256 {artifact.sha256[:12]}…)", output=output.model_dump(),
-                       artifacts=[artifact.as_dict()])
+        return Outcome(
+            changed=False,
+            summary=f"captured IAM {inp.kind} {inp.name} → {artifact.name} (sha256 {artifact.sha256[:12]}…)",
+            output=output.model_dump(),
+            artifacts=[artifact.as_dict()],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,19 +245,29 @@ class ResolveAccessKey(Action[AccessKeyInput]):
     def apply(self, ctx: StepContext, inp: AccessKeyInput) -> Outcome:
         if inp.access_key_id.startswith("ASIA"):
             out = ResolveAccessKeyOutput(access_key_id=inp.access_key_id, temporary=True)
-            return Outcome(changed=False, summary=f"{inp.access_key_id} is temporary (STS); its role session "
-                           "comes from the finding or from CloudTrail", output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"{inp.access_key_id} is temporary (STS); its role session "
+                "comes from the finding or from CloudTrail",
+                output=out.model_dump(),
+            )
         iam = ctx.aws("iam")
         try:
             found = iam.get_access_key_last_used(AccessKeyId=inp.access_key_id)
         except iam.exceptions.NoSuchEntityException:
-            raise TargetChanged(f"access key {inp.access_key_id} is not in account {ctx.finding.account_id or '(home)'}"
-                                " — deleted, or in another account") from None
-        out = ResolveAccessKeyOutput(access_key_id=inp.access_key_id, user_name=found.get("UserName"),
-                                     account_id=ctx.finding.account_id,
-                                     last_used=jsonable(found.get("AccessKeyLastUsed") or {}))
-        return Outcome(changed=False, summary=f"{inp.access_key_id} belongs to IAM user {out.user_name}",
-                       output=out.model_dump())
+            raise TargetChanged(
+                f"access key {inp.access_key_id} is not in account {ctx.finding.account_id or '(home)'}"
+                " — deleted, or in another account"
+            ) from None
+        out = ResolveAccessKeyOutput(
+            access_key_id=inp.access_key_id,
+            user_name=found.get("UserName"),
+            account_id=ctx.finding.account_id,
+            last_used=jsonable(found.get("AccessKeyLastUsed") or {}),
+        )
+        return Outcome(
+            changed=False, summary=f"{inp.access_key_id} belongs to IAM user {out.user_name}", output=out.model_dump()
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,8 +303,10 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
 
     def _current(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> tuple[str, str]:
         if inp.access_key_id.startswith("ASIA"):
-            raise Refused(f"{inp.access_key_id} is a temporary (STS) key: it cannot be deactivated; "
-                          "use aws.iam.revoke_sessions on its role or user")
+            raise Refused(
+                f"{inp.access_key_id} is a temporary (STS) key: it cannot be deactivated; "
+                "use aws.iam.revoke_sessions on its role or user"
+            )
         refuse_self(ctx, access_key_id=inp.access_key_id, user_name=None)
         iam = ctx.aws("iam")
         user = inp.user_name
@@ -280,39 +329,74 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
     def plan(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> Change:
         user, status = self._current(ctx, inp)
         if status == "Inactive":
-            return Change(will_change=False, summary=f"key {inp.access_key_id} of {user} is already inactive",
-                          before={"status": status})
-        return Change(will_change=True, summary=f"deactivate key {inp.access_key_id} of IAM user {user}",
-                      before={"status": status}, after={"status": "Inactive"})
+            return Change(
+                will_change=False,
+                summary=f"key {inp.access_key_id} of {user} is already inactive",
+                before={"status": status},
+            )
+        return Change(
+            will_change=True,
+            summary=f"deactivate key {inp.access_key_id} of IAM user {user}",
+            before={"status": status},
+            after={"status": "Inactive"},
+        )
 
     def apply(self, ctx: StepContext, inp: DeactivateAccessKeyInput) -> Outcome:
         user, status = self._current(ctx, inp)
-        out = DeactivateAccessKeyOutput(access_key_id=inp.access_key_id, user_name=user, previous_status=status,
-                                        status="Inactive")
+        out = DeactivateAccessKeyOutput(
+            access_key_id=inp.access_key_id, user_name=user, previous_status=status, status="Inactive"
+        )
         before = {"user_name": user, "access_key_id": inp.access_key_id, "status": status}
         after = {**before, "status": "Inactive"}
         if status == "Inactive":
-            return Outcome(changed=False, summary=f"key {inp.access_key_id} was already inactive",
-                           before=before, after=after, output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"key {inp.access_key_id} was already inactive",
+                before=before,
+                after=after,
+                output=out.model_dump(),
+            )
         ctx.aws("iam").update_access_key(UserName=user, AccessKeyId=inp.access_key_id, Status="Inactive")
-        return Outcome(changed=True, summary=f"deactivated key {inp.access_key_id} of IAM user {user}",
-                       before=before, after=after, output=out.model_dump())
+        return Outcome(
+            changed=True,
+            summary=f"deactivated key {inp.access_key_id} of IAM user {user}",
+            before=before,
+            after=after,
+            output=out.model_dump(),
+        )
 
-    def undo(self, ctx: StepContext, inp: DeactivateAccessKeyInput, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: DeactivateAccessKeyInput,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         if not (options or {}).get("reenable_keys"):
-            raise Refused(f"re-enabling access key {inp.access_key_id} needs an explicit flag "
-                          "(--reenable-keys): a leaked key should normally be rotated, not re-enabled")
+            raise Refused(
+                f"re-enabling access key {inp.access_key_id} needs an explicit flag "
+                "(--reenable-keys): a leaked key should normally be rotated, not re-enabled"
+            )
         user = applied.before.get("user_name") or inp.user_name
         iam = ctx.aws("iam")
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
         current = next((k["Status"] for k in keys if k["AccessKeyId"] == inp.access_key_id), None)
         if current != applied.after.get("status") and not force:
-            raise TargetChanged(f"key {inp.access_key_id} is {current}, responder left it "
-                                f"{applied.after.get('status')}: changed since; use --force to release anyway")
-        iam.update_access_key(UserName=user, AccessKeyId=inp.access_key_id, Status=applied.before.get("status", "Active"))
-        return Outcome(changed=True, summary=f"re-enabled key {inp.access_key_id}",
-                       before={"status": current}, after={"status": applied.before.get("status")})
+            raise TargetChanged(
+                f"key {inp.access_key_id} is {current}, responder left it "
+                f"{applied.after.get('status')}: changed since; use --force to release anyway"
+            )
+        iam.update_access_key(
+            UserName=user, AccessKeyId=inp.access_key_id, Status=applied.before.get("status", "Active")
+        )
+        return Outcome(
+            changed=True,
+            summary=f"re-enabled key {inp.access_key_id}",
+            before={"status": current},
+            after={"status": applied.before.get("status")},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,9 +411,18 @@ class RevokeSessionsOutput(ActionOutput):
 
 
 def revoke_document(cutoff: str) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "ResponderRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
-        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ResponderRevokeOlderSessions",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
+            }
+        ],
+    }
 
 
 def _cutoff_of(doc: dict[str, Any] | None) -> str | None:
@@ -356,10 +449,26 @@ class RevokeSessions(Action[RevokeSessionsInput]):
     category = Category.CONTAIN
     mutates = True
     reversible = True
-    permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:PutUserPolicy", "iam:PutRolePolicy",
-                             "iam:GetRole", "iam:GetUser"})
-    undo_permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:PutUserPolicy",
-                                  "iam:PutRolePolicy", "iam:DeleteUserPolicy", "iam:DeleteRolePolicy"})
+    permissions = frozenset(
+        {
+            "iam:GetUserPolicy",
+            "iam:GetRolePolicy",
+            "iam:PutUserPolicy",
+            "iam:PutRolePolicy",
+            "iam:GetRole",
+            "iam:GetUser",
+        }
+    )
+    undo_permissions = frozenset(
+        {
+            "iam:GetUserPolicy",
+            "iam:GetRolePolicy",
+            "iam:PutUserPolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteUserPolicy",
+            "iam:DeleteRolePolicy",
+        }
+    )
 
     def _preflight(self, ctx: StepContext, inp: RevokeSessionsInput) -> dict[str, Any] | None:
         refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
@@ -376,10 +485,17 @@ class RevokeSessions(Action[RevokeSessionsInput]):
         cutoff = _cutoff_of(existing)
         now = ctx.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         if cutoff and self._covers(ctx, cutoff):
-            return Change(will_change=False, summary=f"sessions of {inp.kind} {inp.name} issued before {cutoff} "
-                          "are already revoked", before={"policy": existing})
-        return Change(will_change=True, summary=f"revoke every session of {inp.kind} {inp.name} issued before now",
-                      before={"policy": existing}, after={"policy": revoke_document(now)})
+            return Change(
+                will_change=False,
+                summary=f"sessions of {inp.kind} {inp.name} issued before {cutoff} are already revoked",
+                before={"policy": existing},
+            )
+        return Change(
+            will_change=True,
+            summary=f"revoke every session of {inp.kind} {inp.name} issued before now",
+            before={"policy": existing},
+            after={"policy": revoke_document(now)},
+        )
 
     def _covers(self, ctx: StepContext, cutoff: str) -> bool:
         """An existing revocation covers this run if it is at least as late as the run's creation."""
@@ -392,29 +508,52 @@ class RevokeSessions(Action[RevokeSessionsInput]):
         out = RevokeSessionsOutput(principal=f"{inp.kind}/{inp.name}", policy_name=inp.policy_name)
         if cutoff and self._covers(ctx, cutoff):
             out.revoked_before = cutoff
-            return Outcome(changed=False, summary=f"sessions before {cutoff} already revoked",
-                           before={"policy": existing}, after={"policy": existing}, output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"sessions before {cutoff} already revoked",
+                before={"policy": existing},
+                after={"policy": existing},
+                output=out.model_dump(),
+            )
         now = ctx.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         doc = revoke_document(now)
         _put_inline(ctx.aws("iam"), inp, inp.policy_name, doc)
         out.revoked_before = now
-        return Outcome(changed=True, summary=f"revoked sessions of {inp.kind} {inp.name} issued before {now}",
-                       before={"policy": existing}, after={"policy": doc}, output=out.model_dump())
+        return Outcome(
+            changed=True,
+            summary=f"revoked sessions of {inp.kind} {inp.name} issued before {now}",
+            before={"policy": existing},
+            after={"policy": doc},
+            output=out.model_dump(),
+        )
 
-    def undo(self, ctx: StepContext, inp: RevokeSessionsInput, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: RevokeSessionsInput,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         iam = ctx.aws("iam")
         current = _inline_policy(iam, inp, inp.policy_name)
         if current != applied.after.get("policy") and not force:
-            raise TargetChanged(f"policy {inp.policy_name} on {inp.kind} {inp.name} differs from what responder "
-                                "wrote: changed since; use --force to release anyway")
+            raise TargetChanged(
+                f"policy {inp.policy_name} on {inp.kind} {inp.name} differs from what responder "
+                "wrote: changed since; use --force to release anyway"
+            )
         previous = applied.before.get("policy")
         if previous:
             _put_inline(iam, inp, inp.policy_name, previous)
         else:
             _delete_inline(iam, inp, inp.policy_name)
-        return Outcome(changed=True, summary=f"removed session revocation from {inp.kind} {inp.name}",
-                       before={"policy": current}, after={"policy": previous})
+        return Outcome(
+            changed=True,
+            summary=f"removed session revocation from {inp.kind} {inp.name}",
+            before={"policy": current},
+            after={"policy": previous},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,66 +583,120 @@ class QuarantinePrincipal(Action[QuarantineInput]):
     category = Category.CONTAIN
     mutates = True
     reversible = True
-    permissions = frozenset({"iam:GetUser", "iam:GetRole", "iam:ListAttachedUserPolicies",
-                             "iam:ListAttachedRolePolicies", "iam:ListUserPolicies", "iam:ListRolePolicies",
-                             "iam:ListGroupsForUser", "iam:GetUserPolicy", "iam:GetRolePolicy",
-                             "iam:PutUserPolicy", "iam:PutRolePolicy"})
-    undo_permissions = frozenset({"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:DeleteUserPolicy",
-                                  "iam:DeleteRolePolicy"})
+    permissions = frozenset(
+        {
+            "iam:GetUser",
+            "iam:GetRole",
+            "iam:ListAttachedUserPolicies",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListUserPolicies",
+            "iam:ListRolePolicies",
+            "iam:ListGroupsForUser",
+            "iam:GetUserPolicy",
+            "iam:GetRolePolicy",
+            "iam:PutUserPolicy",
+            "iam:PutRolePolicy",
+        }
+    )
+    undo_permissions = frozenset(
+        {"iam:GetUserPolicy", "iam:GetRolePolicy", "iam:DeleteUserPolicy", "iam:DeleteRolePolicy"}
+    )
 
     def _state(self, ctx: StepContext, inp: QuarantineInput) -> dict[str, Any]:
         refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
         iam = ctx.aws("iam")
         if inp.user_name:
             _check_exists(iam, inp)
-            attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]]
+            attached = [
+                p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]
+            ]
             inline = iam.list_user_policies(UserName=inp.user_name)["PolicyNames"]
             groups = [g["GroupName"] for g in iam.list_groups_for_user(UserName=inp.user_name)["Groups"]]
         else:
             role = _role(iam, inp)
             refuse_unrevocable_role(role or {})
-            attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]]
+            attached = [
+                p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]
+            ]
             inline = iam.list_role_policies(RoleName=inp.role_name)["PolicyNames"]
             groups = []
-        return {"attached_policies": sorted(attached), "inline_policies": sorted(inline), "groups": sorted(groups),
-                "quarantine_policy": _inline_policy(iam, inp, inp.policy_name)}
+        return {
+            "attached_policies": sorted(attached),
+            "inline_policies": sorted(inline),
+            "groups": sorted(groups),
+            "quarantine_policy": _inline_policy(iam, inp, inp.policy_name),
+        }
 
     def plan(self, ctx: StepContext, inp: QuarantineInput) -> Change:
         state = self._state(ctx, inp)
         if state["quarantine_policy"] == DENY_ALL:
             return Change(will_change=False, summary=f"{inp.kind} {inp.name} is already quarantined", before=state)
-        return Change(will_change=True, summary=f"attach deny-all policy {inp.policy_name} to {inp.kind} {inp.name}",
-                      before=state, after={**state, "quarantine_policy": DENY_ALL})
+        return Change(
+            will_change=True,
+            summary=f"attach deny-all policy {inp.policy_name} to {inp.kind} {inp.name}",
+            before=state,
+            after={**state, "quarantine_policy": DENY_ALL},
+        )
 
     def apply(self, ctx: StepContext, inp: QuarantineInput) -> Outcome:
         state = self._state(ctx, inp)
-        out = QuarantineOutput(principal=f"{inp.kind}/{inp.name}", policy_name=inp.policy_name,
-                               attached_policies=state["attached_policies"], inline_policies=state["inline_policies"],
-                               groups=state["groups"])
+        out = QuarantineOutput(
+            principal=f"{inp.kind}/{inp.name}",
+            policy_name=inp.policy_name,
+            attached_policies=state["attached_policies"],
+            inline_policies=state["inline_policies"],
+            groups=state["groups"],
+        )
         if state["quarantine_policy"] == DENY_ALL:
-            return Outcome(changed=False, summary=f"{inp.kind} {inp.name} was already quarantined",
-                           before=state, after=state, output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"{inp.kind} {inp.name} was already quarantined",
+                before=state,
+                after=state,
+                output=out.model_dump(),
+            )
         _put_inline(ctx.aws("iam"), inp, inp.policy_name, DENY_ALL)
-        after = {**state, "quarantine_policy": DENY_ALL,
-                 "inline_policies": sorted({*state["inline_policies"], inp.policy_name})}
-        return Outcome(changed=True, summary=f"quarantined {inp.kind} {inp.name} (deny-all {inp.policy_name}; "
-                       f"{len(state['attached_policies'])} attached policies recorded)",
-                       before=state, after=after, output=out.model_dump())
+        after = {
+            **state,
+            "quarantine_policy": DENY_ALL,
+            "inline_policies": sorted({*state["inline_policies"], inp.policy_name}),
+        }
+        return Outcome(
+            changed=True,
+            summary=f"quarantined {inp.kind} {inp.name} (deny-all {inp.policy_name}; "
+            f"{len(state['attached_policies'])} attached policies recorded)",
+            before=state,
+            after=after,
+            output=out.model_dump(),
+        )
 
-    def undo(self, ctx: StepContext, inp: QuarantineInput, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: QuarantineInput,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         iam = ctx.aws("iam")
         current = _inline_policy(iam, inp, inp.policy_name)
         if current != DENY_ALL and not force:
-            raise TargetChanged(f"quarantine policy on {inp.kind} {inp.name} is not what responder wrote "
-                                f"({'missing' if current is None else 'edited'}); use --force to release anyway")
+            raise TargetChanged(
+                f"quarantine policy on {inp.kind} {inp.name} is not what responder wrote "
+                f"({'missing' if current is None else 'edited'}); use --force to release anyway"
+            )
         previous = applied.before.get("quarantine_policy")
         if previous:
             _put_inline(iam, inp, inp.policy_name, previous)
         else:
             _delete_inline(iam, inp, inp.policy_name)
-        return Outcome(changed=True, summary=f"lifted quarantine of {inp.kind} {inp.name}",
-                       before={"quarantine_policy": current}, after={"quarantine_policy": previous})
+        return Outcome(
+            changed=True,
+            summary=f"lifted quarantine of {inp.kind} {inp.name}",
+            before={"quarantine_policy": current},
+            after={"quarantine_policy": previous},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,26 +736,38 @@ class RemoveLoginProfile(Action[UserInput]):
         profile = self._profile(ctx, inp)
         if not profile:
             return Change(will_change=False, summary=f"{inp.user_name} has no console password")
-        return Change(will_change=True, summary=f"remove console password of {inp.user_name}",
-                      before={"login_profile": profile}, after={"login_profile": None},
-                      notes=["the password cannot be restored by release; a person sets a new one"])
+        return Change(
+            will_change=True,
+            summary=f"remove console password of {inp.user_name}",
+            before={"login_profile": profile},
+            after={"login_profile": None},
+            notes=["the password cannot be restored by release; a person sets a new one"],
+        )
 
     def apply(self, ctx: StepContext, inp: UserInput) -> Outcome:
         profile = self._profile(ctx, inp)
-        out = RemoveLoginProfileOutput(user_name=inp.user_name, had_login_profile=bool(profile),
-                                       created=(profile or {}).get("CreateDate"))
+        out = RemoveLoginProfileOutput(
+            user_name=inp.user_name, had_login_profile=bool(profile), created=(profile or {}).get("CreateDate")
+        )
         if not profile:
-            return Outcome(changed=False, summary=f"{inp.user_name} had no console password",
-                           output=out.model_dump(), before={"login_profile": None}, after={"login_profile": None})
+            return Outcome(
+                changed=False,
+                summary=f"{inp.user_name} had no console password",
+                output=out.model_dump(),
+                before={"login_profile": None},
+                after={"login_profile": None},
+            )
         iam = ctx.aws("iam")
-        try:
+        with contextlib.suppress(iam.exceptions.NoSuchEntityException):
             iam.delete_login_profile(UserName=inp.user_name)
-        except iam.exceptions.NoSuchEntityException:
-            pass
-        return Outcome(changed=True, summary=f"removed console password of {inp.user_name} "
-                       f"(created {profile.get('CreateDate')})", before={"login_profile": profile},
-                       after={"login_profile": None}, output=out.model_dump(),
-                       notes=["release cannot restore the password: set a new one and require a reset"])
+        return Outcome(
+            changed=True,
+            summary=f"removed console password of {inp.user_name} (created {profile.get('CreateDate')})",
+            before={"login_profile": profile},
+            after={"login_profile": None},
+            output=out.model_dump(),
+            notes=["release cannot restore the password: set a new one and require a reset"],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,30 +784,39 @@ class TagPrincipal(Action[TagPrincipalInput]):
     mutates = True
     reversible = True
     permissions = frozenset({"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole"})
-    undo_permissions = frozenset({"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole",
-                                  "iam:UntagUser", "iam:UntagRole"})
+    undo_permissions = frozenset(
+        {"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole", "iam:UntagUser", "iam:UntagRole"}
+    )
     MAX_VALUE: ClassVar[int] = 256
 
     def _tags(self, ctx: StepContext, inp: TagPrincipalInput) -> dict[str, str]:
         iam = ctx.aws("iam")
         try:
-            raw = (iam.list_user_tags(UserName=inp.user_name) if inp.user_name
-                   else iam.list_role_tags(RoleName=inp.role_name)).get("Tags", [])
+            raw = (
+                iam.list_user_tags(UserName=inp.user_name)
+                if inp.user_name
+                else iam.list_role_tags(RoleName=inp.role_name)
+            ).get("Tags", [])
         except iam.exceptions.NoSuchEntityException:
             raise TargetChanged(f"{inp.kind} {inp.name} does not exist") from None
         return {t["Key"]: t["Value"] for t in raw}
 
     def _wanted(self, inp: TagPrincipalInput) -> dict[str, str]:
         """IAM tags allow letters, digits, spaces and ``_.:/=+-@``: anything else from a finding becomes ``_``."""
-        return {_TAG_UNSAFE.sub("_", k)[:128]: _TAG_UNSAFE.sub("_", str(v))[: self.MAX_VALUE]
-                for k, v in inp.tags.items()}
+        return {
+            _TAG_UNSAFE.sub("_", k)[:128]: _TAG_UNSAFE.sub("_", str(v))[: self.MAX_VALUE] for k, v in inp.tags.items()
+        }
 
     def plan(self, ctx: StepContext, inp: TagPrincipalInput) -> Change:
         current = self._tags(ctx, inp)
         wanted = self._wanted(inp)
         missing = {k: v for k, v in wanted.items() if current.get(k) != v}
-        return Change(will_change=bool(missing), summary=f"tag {inp.kind} {inp.name} with {sorted(missing) or 'nothing new'}",
-                      before={"tags": {k: current.get(k) for k in wanted}}, after={"tags": wanted})
+        return Change(
+            will_change=bool(missing),
+            summary=f"tag {inp.kind} {inp.name} with {sorted(missing) or 'nothing new'}",
+            before={"tags": {k: current.get(k) for k in wanted}},
+            after={"tags": wanted},
+        )
 
     def apply(self, ctx: StepContext, inp: TagPrincipalInput) -> Outcome:
         current = self._tags(ctx, inp)
@@ -617,11 +831,22 @@ class TagPrincipal(Action[TagPrincipalInput]):
             iam.tag_user(UserName=inp.user_name, Tags=tags)
         else:
             iam.tag_role(RoleName=inp.role_name, Tags=tags)
-        return Outcome(changed=True, summary=f"tagged {inp.kind} {inp.name}: {', '.join(sorted(missing))}",
-                       before=before, after={"tags": wanted})
+        return Outcome(
+            changed=True,
+            summary=f"tagged {inp.kind} {inp.name}: {', '.join(sorted(missing))}",
+            before=before,
+            after={"tags": wanted},
+        )
 
-    def undo(self, ctx: StepContext, inp: TagPrincipalInput, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: TagPrincipalInput,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         current = self._tags(ctx, inp)
         iam = ctx.aws("iam")
         drift = {k: current.get(k) for k, v in applied.after.get("tags", {}).items() if current.get(k) != v}

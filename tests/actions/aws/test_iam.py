@@ -29,9 +29,16 @@ from tests.helpers import finding_of, key_status, sample_event, seed_user
 @pytest.fixture
 def ctx(moto_endpoint: str, tmp_path) -> StepContext:
     settings = load_settings()
-    return StepContext(run_id="run-test", step_id="step", playbook_id="pb", finding=finding_of(sample_event()),
-                       clock=SystemClock(), evidence=LocalLocker(tmp_path / "ev"), settings=settings,
-                       connectors=Connectors(aws=AwsAccess(settings.aws)))
+    return StepContext(
+        run_id="run-test",
+        step_id="step",
+        playbook_id="pb",
+        finding=finding_of(sample_event()),
+        clock=SystemClock(),
+        evidence=LocalLocker(tmp_path / "ev"),
+        settings=settings,
+        connectors=Connectors(aws=AwsAccess(settings.aws)),
+    )
 
 
 def test_deactivate_is_idempotent_and_undo_needs_a_flag(ctx: StepContext) -> None:
@@ -60,16 +67,20 @@ def test_responder_never_contains_itself(ctx: StepContext) -> None:
     ident = ctx.identity()
     ident["AccessKeyId"] = mine["AccessKeyId"]  # responder signing with this key
     with pytest.raises(Refused, match="responder itself signs with"):
-        DeactivateAccessKey().plan(ctx, DeactivateAccessKeyInput(access_key_id=mine["AccessKeyId"],
-                                                                 user_name="responder"))
+        DeactivateAccessKey().plan(
+            ctx, DeactivateAccessKeyInput(access_key_id=mine["AccessKeyId"], user_name="responder")
+        )
     assert key_status("responder", mine["AccessKeyId"]) == "Active"
 
 
 def test_service_linked_and_identity_center_roles_are_refused(ctx: StepContext) -> None:
     iam = boto3.client("iam")
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
-    iam.create_role(RoleName="AWSReservedSSO_Admin_0123456789abcdef", AssumeRolePolicyDocument=trust,
-                    Path="/aws-reserved/sso.amazonaws.com/")
+    iam.create_role(
+        RoleName="AWSReservedSSO_Admin_0123456789abcdef",
+        AssumeRolePolicyDocument=trust,
+        Path="/aws-reserved/sso.amazonaws.com/",
+    )
     iam.create_role(RoleName="AWSServiceRoleForSupport", AssumeRolePolicyDocument=trust, Path="/aws-service-role/")
     with pytest.raises(Refused, match="Identity Center"):
         RevokeSessions().apply(ctx, RevokeSessionsInput(role_name="AWSReservedSSO_Admin_0123456789abcdef"))
@@ -95,9 +106,11 @@ def test_quarantine_release_refuses_drift(ctx: StepContext) -> None:
     action, inp = QuarantinePrincipal(), QuarantineInput(user_name="ci-deploy")
     outcome = action.apply(ctx, inp)
     assert outcome.before["inline_policies"] == ["app"]
-    iam.put_user_policy(UserName="ci-deploy", PolicyName="responder-quarantine",
-                        PolicyDocument=json.dumps({**DENY_ALL, "Statement": [{**DENY_ALL["Statement"][0],
-                                                                              "Action": "s3:*"}]}))
+    iam.put_user_policy(
+        UserName="ci-deploy",
+        PolicyName="responder-quarantine",
+        PolicyDocument=json.dumps({**DENY_ALL, "Statement": [{**DENY_ALL["Statement"][0], "Action": "s3:*"}]}),
+    )
     with pytest.raises(TargetChanged, match="edited"):
         action.undo(ctx, inp, outcome)
     action.undo(ctx, inp, outcome, force=True)

@@ -26,9 +26,22 @@ _SECRET_KEYS = {
 _KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA|ABIA|ACCA)[A-Z0-9]{12,}\b")
 
 
+# trufflehog's RawV2 is the key id and the secret run together, with no boundary between them.
+_ID_THEN_SECRET = re.compile(r"((?:AKIA|ASIA)[A-Z0-9]{16})([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+
+
+def _secret_or_keep(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if _KEY_ID.fullmatch(text) or _SHA1.fullmatch(text):  # key ids and git commit ids are evidence, not secrets
+        return text
+    return REDACTED
+
+
 def redact_text(value: str) -> str:
     out = _TOKEN.sub(REDACTED, value)
-    return _SECRET.sub(lambda m: m.group(0) if _KEY_ID.fullmatch(m.group(0)) else REDACTED, out)
+    out = _ID_THEN_SECRET.sub(lambda m: m.group(1) + REDACTED, out)
+    return _SECRET.sub(_secret_or_keep, out)
 
 
 def redact(value: Any) -> Any:

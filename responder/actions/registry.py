@@ -25,6 +25,8 @@ CATALOG: tuple[str, ...] = (
     "evidence.record_finding",
     # scope (issue 10)
     # notify (issue 7)
+    "notify.assess_regimes",
+    "notify.breach_drafts",
     # containment breadth (issue 9)
     # people and AWS (issue 11)
 )

@@ -50,10 +50,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console().print("interrupted: the run is recorded; `responder resume RUN_ID` continues it")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except Exception as exc:  # usage errors from typer's (vendored) click: "No such option", ...
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(2 if type(exc).__name__ in ("UsageError", "NoSuchOption", "BadParameter", "MissingParameter",
+                                                 "BadOptionUsage", "BadArgumentUsage") else code)
         raise

@@ -97,7 +97,10 @@ def start_sandbox(finding: Finding) -> Iterator[Sandbox]:
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         box = Sandbox(endpoint=endpoint, account_id=sandbox_account(finding), region=finding.region or "us-east-1")
         seed(box, finding)
-        yield box
+        from .sandbox_k8s import k8s_sandbox
+
+        with k8s_sandbox(box, finding):  # a Kubernetes API double for pod findings
+            yield box
     finally:
         for key, value in saved.items():
             if value is None:

@@ -28,6 +28,10 @@ CATALOG: tuple[str, ...] = (
     "notify.assess_regimes",
     "notify.breach_drafts",
     # containment breadth (issue 9)
+    "k8s.capture_pod",
+    "k8s.label_pod",
+    "k8s.isolate_pod",
+    "k8s.cordon_node",
     # people and AWS (issue 11)
 )
 

@@ -541,12 +541,15 @@ def _sandbox_state(box: Any, finding: Finding) -> list[dict[str, Any]]:
         states.append(show_principal(box, user_name=key["user_name"]))
     for role in box.seeded.get("roles", []):
         states.append(show_principal(box, role_name=role))
-    try:
-        from ..sandbox_resources import describe_seeded  # type: ignore[import-not-found]
+    from ..sandbox_k8s import describe_k8s
 
-        states.extend(describe_seeded(box, finding))
+    try:
+        from ..sandbox_resources import describe_seeded
     except ImportError:
         pass
+    else:
+        states.extend(describe_seeded(box, finding))
+    states.extend(describe_k8s(box, finding))
     return states
 
 

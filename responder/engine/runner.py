@@ -485,7 +485,7 @@ class Engine:
 
     def _retry_failed(self, rec: StepRecord) -> bool:
         """A failed step is retried on resume only if it failed for a passing reason."""
-        return rec.error_type in ("Transient", "StepClaimed")
+        return rec.error_type in ("Transient", "StepClaimed") or (rec.error or "").startswith("needs the output of step")
 
     def _run_step(
         self,

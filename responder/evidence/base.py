@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 GENESIS = "0" * 64
-_SAFE = re.compile(r"[^A-Za-z0-9._/-]+")
+_SAFE = re.compile(r"[^A-Za-z0-9._/~-]+")
 
 
 def sha256(data: bytes) -> str:

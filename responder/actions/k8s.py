@@ -1,0 +1,632 @@
+"""Kubernetes pod compromise: preserve the pod's evidence, then cut it off — and keep it.
+
+Evidence first (``capture_pod``): the pod spec, logs of every container (current and previous), the
+pod's events, its node, its service account and every binding that grants that account something,
+and the NetworkPolicies already in its namespace. Then containment that release can undo:
+
+- ``label_pod`` *adds* two labels (never changes one the owner's selector uses, so the ReplicaSet
+  neither orphans nor replaces the pod — the attacker's process stays where forensics can reach it);
+- ``isolate_pod`` creates a NetworkPolicy selecting exactly that pod (quarantine label + its uid)
+  with ``policyTypes: [Ingress, Egress]`` and no rules: all traffic in and out is denied;
+- ``cordon_node`` (optional) stops new pods landing on the node while it is examined.
+
+The pod is never deleted: deleting it destroys the memory, processes and writable layer an
+investigation needs, and its controller would start a fresh copy anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, ClassVar
+
+from pydantic import field_validator
+
+from ..errors import Refused, TargetChanged
+from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
+
+QUARANTINE_LABEL = "responder.io/quarantine"
+QUARANTINE_VALUE = "true"
+POD_LABEL = "responder.io/quarantine-pod"
+POLICY_PREFIX = "responder-isolate-"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "responder"}
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+ENFORCEMENT_NOTE = ("a NetworkPolicy only takes effect where the cluster's network plugin enforces it "
+                    "(e.g. the VPC CNI with network policy enabled, Calico, Cilium); check before relying on it")
+HOST_NETWORK_NOTE = ("the pod uses the host's network namespace (hostNetwork: true): NetworkPolicies do not apply "
+                     "to it; isolate its node instead (the EC2 playbook's isolate_instance on {node})")
+ADDITIVE_NOTE = ("NetworkPolicies add up: {names} also select this pod and allow {what}; those flows stay open "
+                 "until that policy is changed")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")  # EKS names, kubeconfig contexts, ARNs
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+MAX_LOG_BYTES = 10 * 1024 * 1024
+K8S_PERMISSIONS = frozenset({"eks:DescribeCluster"})  # EKS access; the cluster's own RBAC is listed per action
+
+
+# ---------------------------------------------------------------------------------------------
+# shared pieces
+class PodRef(ActionInput):
+    """A pod by namespace and name (finding data: validated as Kubernetes names before any call)."""
+
+    pod_name: str
+    namespace: str = "default"
+    cluster: str | None = None
+    pod_uid: str | None = None
+
+    @field_validator("pod_name")
+    @classmethod
+    def _pod(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.match(value or ""):
+            raise ValueError(f"{value!r} is not a Kubernetes pod name")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value or ""):
+            raise ValueError(f"{value!r} is not a Kubernetes namespace name")
+        return value
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        return _cluster_name(value)
+
+
+def _cluster_name(value: str | None) -> str | None:
+    """Cluster names come from findings too: they pick a configured cluster, so they must look like one."""
+    if value in (None, ""):
+        return None
+    if not _CLUSTER.match(str(value)):
+        raise ValueError(f"{value!r} is not a cluster name")
+    return value
+
+
+def _access(ctx: StepContext) -> Any:
+    return ctx.connectors.get("k8s")
+
+
+def _cluster(ctx: StepContext, inp: Any) -> str | None:
+    if inp.cluster:
+        return str(inp.cluster)
+    pod = ctx.finding.first("k8s_pod")
+    cluster = ctx.finding.first("eks_cluster")
+    return (getattr(pod, "cluster_name", None) or getattr(cluster, "cluster_name", None)) or None
+
+
+def _core(ctx: StepContext, inp: Any) -> Any:
+    return _access(ctx).core(_cluster(ctx, inp), aws=ctx.aws)
+
+
+def _plain(api: Any, obj: Any) -> Any:
+    """The object as the API server spells it (camelCase JSON), for evidence and comparisons."""
+    return api.api_client.sanitize_for_serialization(obj)
+
+
+def _is_api_error(exc: BaseException, *codes: int) -> bool:
+    """A Kubernetes API answer (optionally one of ``codes``), as opposed to a bug or a network fault."""
+    from kubernetes.client.exceptions import ApiException
+
+    return isinstance(exc, ApiException) and (not codes or getattr(exc, "status", None) in codes)
+
+
+def _read_pod(ctx: StepContext, inp: PodRef) -> tuple[Any, dict[str, Any]]:
+    core = _core(ctx, inp)
+    pod = _plain(core, core.read_namespaced_pod(inp.pod_name, inp.namespace))
+    return core, pod
+
+
+def selector_for(pod: dict[str, Any]) -> dict[str, str]:
+    """The labels that pick out exactly this pod: responder's quarantine label and the pod's own uid."""
+    meta = pod.get("metadata") or {}
+    uid = str(meta.get("uid") or "")
+    value = uid if uid and _LABEL_VALUE.match(uid) and len(uid) <= 63 else hashlib.sha256(
+        f"{meta.get('namespace')}/{meta.get('name')}/{uid}".encode()).hexdigest()[:40]
+    return {QUARANTINE_LABEL: QUARANTINE_VALUE, POD_LABEL: value}
+
+
+def policy_name(pod: dict[str, Any]) -> str:
+    return POLICY_PREFIX + selector_for(pod)[POD_LABEL]
+
+
+def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels AND matchExpressions; empty selects all)."""
+    selector = selector or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _instance_of(node: dict[str, Any]) -> str | None:
+    """The EC2 instance behind a node (``aws:///us-east-1a/i-0abc…``): pods without IRSA use its role."""
+    provider = str((node.get("spec") or {}).get("providerID") or "")
+    leaf = provider.rsplit("/", 1)[-1]
+    return leaf if provider.startswith("aws://") and re.fullmatch(r"i-[0-9a-f]{8,17}", leaf) else None
+
+
+# ---------------------------------------------------------------------------------------------
+class CapturePodOutput(ActionOutput):
+    pod_uid: str = ""
+    namespace: str = ""
+    pod_name: str = ""
+    node_name: str | None = None
+    node_instance_id: str | None = None
+    service_account: str | None = None
+    irsa_role_arn: str | None = None
+    irsa_role_name: str | None = None
+    owner_kind: str | None = None
+    owner_name: str | None = None
+    containers: list[str] = []
+    labels: dict[str, str] = {}
+    artifacts: list[str] = []
+    bindings: list[str] = []
+    network_policies: list[str] = []
+    gaps: list[str] = []
+
+
+class CapturePod(Action[PodRef]):
+    """Preserve a pod's state, logs and permissions as evidence before anything changes it.
+
+    Logs of every container (init and ephemeral too), current and previous: a crash-looping miner's
+    previous container holds what it printed before it died. A missing previous log (the container
+    never restarted) is a note, not a failure; so is any one piece the API refuses — evidence
+    collection takes everything it can. Resolves the service account's IRSA role
+    (``eks.amazonaws.com/role-arn``) so the playbook can revoke that role's sessions.
+    """
+
+    name = "k8s.capture_pod"
+    Input = PodRef
+    Output = CapturePodOutput
+    category = Category.EVIDENCE
+    permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = (
+        "get pods", "get pods/log", "list events", "get nodes", "get serviceaccounts", "list rolebindings",
+        "list clusterrolebindings", "list networkpolicies")
+
+    def plan(self, ctx: StepContext, inp: PodRef) -> Change:
+        return Change(will_change=False, summary=f"capture pod {inp.namespace}/{inp.pod_name} (spec, logs, events, "
+                      "node, service account and bindings) as evidence")
+
+    def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
+        core, pod = _read_pod(ctx, inp)
+        base = f"{ctx.step_id}/{inp.namespace}/{inp.pod_name}"
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        out = CapturePodOutput(pod_uid=str(meta.get("uid") or ""), namespace=inp.namespace, pod_name=inp.pod_name,
+                               node_name=spec.get("nodeName"),
+                               service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
+                               labels=dict(meta.get("labels") or {}))
+        references = meta.get("ownerReferences") or []
+        owners = [o for o in references if o.get("controller")] or references
+        if owners:
+            out.owner_kind, out.owner_name = owners[0].get("kind"), owners[0].get("name")
+        notes: list[str] = []
+        if inp.pod_uid and out.pod_uid and inp.pod_uid != out.pod_uid:
+            notes.append(f"the finding names pod uid {inp.pod_uid}, the pod there now is {out.pod_uid}: it was "
+                         "replaced since the finding; the evidence is of the current pod")
+        artifacts: list[dict[str, Any]] = []
+
+        def keep(name: str, obj: Any) -> None:
+            art = ctx.evidence.put_json(ctx.run_id, f"{base}/{name}", obj, collected_by=f"responder:{self.name}",
+                                        at=ctx.now, details={"step": ctx.step_id, "api": "kubernetes"})
+            artifacts.append(art.as_dict())
+
+        keep("pod.json", pod)
+        containers = [c.get("name") for key in ("initContainers", "containers", "ephemeralContainers")
+                      for c in spec.get(key) or [] if c.get("name")]
+        out.containers = [str(c) for c in containers]
+        for container in out.containers:
+            for previous in (False, True):
+                label = f"{container}{' (previous)' if previous else ''}"
+                try:
+                    # raw bytes, exactly as the kubelet sent them: a log is evidence, not text to decode
+                    response = core.read_namespaced_pod_log(inp.pod_name, inp.namespace, container=container,
+                                                            previous=previous, timestamps=True,
+                                                            limit_bytes=MAX_LOG_BYTES, _preload_content=False)
+                except Exception as exc:
+                    if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
+                        raise
+                    if previous and getattr(exc, "status", None) == 400:
+                        notes.append(f"no previous log for container {container}: it has not restarted")
+                    else:
+                        out.gaps.append(f"log of {label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}")
+                    continue
+                data = bytes(response.data or b"")
+                art = ctx.evidence.put(ctx.run_id, f"{base}/logs/{container}{'.previous' if previous else ''}.log",
+                                       data, collected_by=f"responder:{self.name}", at=ctx.now,
+                                       content_type="text/plain",
+                                       details={"step": ctx.step_id, "container": container, "previous": previous,
+                                                "truncated_at": MAX_LOG_BYTES if len(data) >= MAX_LOG_BYTES else None})
+                artifacts.append(art.as_dict())
+
+        def gather(label: str, fn: Any) -> Any:
+            try:
+                return fn()
+            except Exception as exc:
+                if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
+                    raise
+                out.gaps.append(f"{label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}".strip())
+                return None
+
+        events = gather("events", lambda: _plain(core, core.list_namespaced_event(
+            inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}")))
+        if events is not None:
+            keep("events.json", events)
+        if out.node_name:
+            node = gather(f"node {out.node_name}", lambda: _plain(core, core.read_node(out.node_name)))
+            if node is not None:
+                keep("node.json", node)
+                out.node_instance_id = _instance_of(node)
+        if out.service_account:
+            sa = gather(f"service account {out.service_account}", lambda: _plain(
+                core, core.read_namespaced_service_account(out.service_account, inp.namespace)))
+            if sa is not None:
+                keep("serviceaccount.json", sa)
+                arn = ((sa.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION)
+                if arn and ":role/" in str(arn):
+                    out.irsa_role_arn = str(arn)
+                    out.irsa_role_name = str(arn).rsplit("/", 1)[-1]
+            bindings = self._bindings(ctx, inp, out.service_account, gather)
+            keep("rbac-bindings.json", bindings)
+            out.bindings = [f"{b.get('kind')}/{(b.get('metadata') or {}).get('name')}" for b in bindings["items"]]
+        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
+        policies = gather("network policies", lambda: _plain(
+            networking, networking.list_namespaced_network_policy(inp.namespace)))
+        if policies is not None:
+            keep("networkpolicies.json", policies)
+            out.network_policies = [str((p.get("metadata") or {}).get("name")) for p in policies.get("items") or []
+                                    if _matches((p.get("spec") or {}).get("podSelector"), out.labels)]
+        out.artifacts = [a["name"] for a in artifacts]
+        notes.extend(f"not captured: {gap}" for gap in out.gaps)
+        summary = (f"captured pod {inp.namespace}/{inp.pod_name} ({len(out.containers)} containers, "
+                   f"{len(artifacts)} artifacts)")
+        if out.irsa_role_name:
+            summary += f"; its service account uses IAM role {out.irsa_role_name} (IRSA)"
+        return Outcome(changed=False, summary=summary, output=out.model_dump(), artifacts=artifacts, notes=notes)
+
+    def _bindings(self, ctx: StepContext, inp: PodRef, sa: str, gather: Any) -> dict[str, Any]:
+        """Every RoleBinding in the namespace and ClusterRoleBinding that grants the service account anything."""
+        rbac = _access(ctx).rbac(_cluster(ctx, inp), aws=ctx.aws)
+        groups = {"system:serviceaccounts", f"system:serviceaccounts:{inp.namespace}", "system:authenticated"}
+
+        def grants(binding: dict[str, Any]) -> bool:
+            home = (binding.get("metadata") or {}).get("namespace") or inp.namespace
+            for subject in binding.get("subjects") or []:
+                if subject.get("kind") == "ServiceAccount" and subject.get("name") == sa and \
+                        (subject.get("namespace") or home) == inp.namespace:
+                    return True
+                if subject.get("kind") == "Group" and subject.get("name") in groups:
+                    return True
+            return False
+
+        items: list[dict[str, Any]] = []
+        for label, call in (("role bindings", lambda: rbac.list_namespaced_role_binding(inp.namespace)),
+                            ("cluster role bindings", rbac.list_cluster_role_binding)):
+            found = gather(label, lambda call=call: _plain(rbac, call()))
+            for binding in (found or {}).get("items") or []:
+                if grants(binding):
+                    binding.setdefault("kind", "ClusterRoleBinding" if label.startswith("cluster") else "RoleBinding")
+                    items.append(binding)
+        return {"service_account": f"{inp.namespace}/{sa}", "items": items}
+
+
+# ---------------------------------------------------------------------------------------------
+class LabelPodOutput(ActionOutput):
+    pod_uid: str = ""
+    selector: dict[str, str] = {}
+
+
+class LabelPod(Action[PodRef]):
+    """Mark the pod as quarantined by *adding* labels, so a NetworkPolicy can select exactly it.
+
+    Only new ``responder.io/`` keys are added: changing a label the owner's selector uses would make
+    the ReplicaSet disown the pod and start a replacement — an attacker's foothold duplicated, and
+    the original no longer managed. Release removes exactly the labels added.
+    """
+
+    name = "k8s.label_pod"
+    Input = PodRef
+    Output = LabelPodOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = K8S_PERMISSIONS
+    undo_permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = ("get pods", "patch pods")
+
+    def _wanted(self, pod: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+        labels = dict((pod.get("metadata") or {}).get("labels") or {})
+        wanted = selector_for(pod)
+        clash = {k: labels[k] for k in wanted if k in labels and labels[k] != wanted[k]}
+        if clash:
+            raise Refused(f"pod already carries label(s) {clash} with other values; responder will not change a "
+                          "label it did not set")
+        return wanted, {k: v for k, v in wanted.items() if k not in labels}
+
+    def plan(self, ctx: StepContext, inp: PodRef) -> Change:
+        _, pod = _read_pod(ctx, inp)
+        wanted, missing = self._wanted(pod)
+        if not missing:
+            return Change(will_change=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
+                          "quarantine labels", after={"labels": wanted})
+        return Change(will_change=True, summary=f"add labels {missing} to pod {inp.namespace}/{inp.pod_name}",
+                      before={"labels": {k: None for k in missing}}, after={"labels": wanted})
+
+    def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
+        core, pod = _read_pod(ctx, inp)
+        wanted, missing = self._wanted(pod)
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        out = LabelPodOutput(pod_uid=uid, selector=wanted)
+        after = {"pod_uid": uid, "labels": wanted}
+        if not missing:
+            return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
+                           "quarantine labels", before=after, after=after, output=out.model_dump())
+        core.patch_namespaced_pod(inp.pod_name, inp.namespace, {"metadata": {"labels": missing}})
+        return Outcome(changed=True, summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",
+                       before={"pod_uid": uid, "labels": {k: None for k in missing}}, after=after,
+                       output=out.model_dump())
+
+    def undo(self, ctx: StepContext, inp: PodRef, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        try:
+            core, pod = _read_pod(ctx, inp)
+        except Exception as exc:
+            if _is_api_error(exc, 404) and force:
+                return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} is gone; nothing to "
+                               "release (forced)")
+            if _is_api_error(exc, 404):
+                raise TargetChanged(f"pod {inp.namespace}/{inp.pod_name} no longer exists (deleted or replaced "
+                                    "since responder labelled it); use --force to mark it released") from None
+            raise
+        meta = pod.get("metadata") or {}
+        current = dict(meta.get("labels") or {})
+        expected = dict(applied.after.get("labels") or {})
+        differences = [f"label {k} is {current.get(k)!r}, responder left {v!r}" for k, v in expected.items()
+                       if current.get(k) != v]
+        if applied.after.get("pod_uid") and meta.get("uid") != applied.after.get("pod_uid"):
+            differences.insert(0, f"pod uid is {meta.get('uid')}, responder labelled {applied.after.get('pod_uid')}")
+        if differences and not force:
+            raise TargetChanged(f"pod {inp.namespace}/{inp.pod_name} changed since: " + "; ".join(differences)
+                                + "; use --force to release anyway")
+        remove = {k: None for k, v in (applied.before.get("labels") or {}).items() if v is None and k in current}
+        if remove:
+            core.patch_namespaced_pod(inp.pod_name, inp.namespace, {"metadata": {"labels": remove}})
+        return Outcome(changed=bool(remove), summary=f"removed labels {sorted(remove)} from pod "
+                       f"{inp.namespace}/{inp.pod_name}", before={"labels": {k: current.get(k) for k in remove}},
+                       after={"labels": remove}, notes=[f"forced over: {d}" for d in differences] if force else [])
+
+
+# ---------------------------------------------------------------------------------------------
+class IsolatePodOutput(ActionOutput):
+    policy_name: str = ""
+    namespace: str = ""
+    selector: dict[str, str] = {}
+    enforcement_note: str = ENFORCEMENT_NOTE
+    also_selected_by: list[str] = []
+
+
+def policy_body(pod: dict[str, Any], run_id: str) -> dict[str, Any]:
+    meta = pod.get("metadata") or {}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": policy_name(pod), "namespace": meta.get("namespace"), "labels": dict(MANAGED_BY),
+                         "annotations": {"responder.io/run-id": run_id[:200],
+                                         "responder.io/pod": f"{meta.get('namespace')}/{meta.get('name')}"}},
+            "spec": {"podSelector": {"matchLabels": selector_for(pod)}, "policyTypes": ["Ingress", "Egress"]}}
+
+
+def spec_of(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a NetworkPolicy that decides traffic, in a comparable form."""
+    if not policy:
+        return None
+    spec = policy.get("spec") or {}
+    selector = spec.get("podSelector") or {}
+    return {"podSelector": {"matchLabels": dict(selector.get("matchLabels") or {}),
+                            "matchExpressions": list(selector.get("matchExpressions") or [])},
+            "policyTypes": sorted(spec.get("policyTypes") or []),
+            "ingress": list(spec.get("ingress") or []), "egress": list(spec.get("egress") or [])}
+
+
+def _spec_differences(current: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    return [f"spec.{key} is {current.get(key)!r}, responder left {expected.get(key)!r}"
+            for key in sorted({*current, *expected}) if current.get(key) != expected.get(key)]
+
+
+class IsolatePod(Action[PodRef]):
+    """Deny all ingress and egress of exactly this pod with a NetworkPolicy; the pod keeps running.
+
+    The policy selects the pod by responder's quarantine label and its uid label (added by
+    ``k8s.label_pod``), so no other pod is caught. Its name is derived from the pod uid: a re-run finds
+    it before creating anything. Release deletes it, if nobody changed it since.
+    """
+
+    name = "k8s.isolate_pod"
+    Input = PodRef
+    Output = IsolatePodOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = K8S_PERMISSIONS
+    undo_permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = ("get pods", "list networkpolicies", "get networkpolicies",
+                                       "create networkpolicies", "delete networkpolicies")
+
+    def _existing(self, networking: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _plain(networking, networking.read_namespaced_network_policy(name, namespace))
+        except Exception as exc:
+            if _is_api_error(exc, 404):
+                return None
+            raise
+
+    def _others(self, networking: Any, namespace: str, pod: dict[str, Any], own: str) -> tuple[list[str], list[str]]:
+        """Other policies selecting the pod that allow traffic: a deny-all cannot override them."""
+        labels = {**((pod.get("metadata") or {}).get("labels") or {}), **selector_for(pod)}
+        listed = _plain(networking, networking.list_namespaced_network_policy(namespace))
+        names, notes = [], []
+        for policy in listed.get("items") or []:
+            name = str((policy.get("metadata") or {}).get("name"))
+            spec = policy.get("spec") or {}
+            if name == own or not _matches(spec.get("podSelector"), labels):
+                continue
+            names.append(name)
+            allows = [w for w, key in (("ingress", "ingress"), ("egress", "egress")) if spec.get(key)]
+            if allows:
+                notes.append(ADDITIVE_NOTE.format(names=name, what=" and ".join(allows)))
+        return names, notes
+
+    def plan(self, ctx: StepContext, inp: PodRef) -> Change:
+        _, pod = _read_pod(ctx, inp)
+        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
+        body = policy_body(pod, ctx.run_id)
+        existing = self._existing(networking, inp.namespace, body["metadata"]["name"])
+        if existing and spec_of(existing) == spec_of(body):
+            return Change(will_change=False, summary=f"NetworkPolicy {body['metadata']['name']} already isolates "
+                          f"pod {inp.namespace}/{inp.pod_name}", notes=[ENFORCEMENT_NOTE])
+        return Change(will_change=True, summary=f"create NetworkPolicy {body['metadata']['name']} denying all "
+                      f"ingress and egress of pod {inp.namespace}/{inp.pod_name}",
+                      before={"policy": None}, after={"policy": spec_of(body)}, notes=[ENFORCEMENT_NOTE])
+
+    def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
+        from kubernetes.client import V1NetworkPolicy
+
+        _, pod = _read_pod(ctx, inp)
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        selector = selector_for(pod)
+        if any(labels.get(k) != v for k, v in selector.items()):
+            raise Refused(f"pod {inp.namespace}/{inp.pod_name} does not carry responder's quarantine labels "
+                          f"{selector}: a policy on them would select nothing; run k8s.label_pod first")
+        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
+        body = policy_body(pod, ctx.run_id)
+        name = body["metadata"]["name"]
+        wanted = spec_of(body)
+        others, notes = self._others(networking, inp.namespace, pod, name)
+        spec = pod.get("spec") or {}
+        if spec.get("hostNetwork"):
+            notes.insert(0, HOST_NETWORK_NOTE.format(node=spec.get("nodeName") or "the node"))
+        out = IsolatePodOutput(policy_name=name, namespace=inp.namespace, selector=selector, also_selected_by=others)
+        after = {"policy": {"name": name, "namespace": inp.namespace, "spec": wanted}}
+        existing = self._existing(networking, inp.namespace, name)
+        changed = False
+        if existing is None:
+            try:
+                networking.create_namespaced_network_policy(inp.namespace, V1NetworkPolicy.from_dict(body))
+                changed = True
+            except Exception as exc:
+                if not _is_api_error(exc, 409):
+                    raise
+                existing = self._existing(networking, inp.namespace, name)  # created meanwhile by a re-run
+        if existing is not None and spec_of(existing) != wanted:
+            raise Refused(f"NetworkPolicy {inp.namespace}/{name} exists but differs from responder's isolation "
+                          "policy: " + "; ".join(_spec_differences(spec_of(existing) or {}, wanted or {}))
+                          + "; not touching it")
+        summary = (f"{'created' if changed else 'found'} NetworkPolicy {name}: pod {inp.namespace}/{inp.pod_name} "
+                   "may send and receive nothing")
+        return Outcome(changed=changed, summary=summary, before={"policy": None}, after=after,
+                       output=out.model_dump(), notes=[ENFORCEMENT_NOTE, *notes])
+
+    def undo(self, ctx: StepContext, inp: PodRef, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        left = applied.after.get("policy") or {}
+        name, namespace = str(left.get("name") or ""), str(left.get("namespace") or inp.namespace)
+        if not name.startswith(POLICY_PREFIX):
+            raise Refused(f"refusing to delete NetworkPolicy {name!r}: not one responder names")
+        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
+        existing = self._existing(networking, namespace, name)
+        if existing is None:
+            if force:
+                return Outcome(changed=False, summary=f"NetworkPolicy {namespace}/{name} is already gone (forced)")
+            raise TargetChanged(f"NetworkPolicy {namespace}/{name} was deleted by someone else since responder "
+                                "created it; use --force to mark it released")
+        differences = _spec_differences(spec_of(existing) or {}, left.get("spec") or {})
+        if differences and not force:
+            raise TargetChanged(f"NetworkPolicy {namespace}/{name} changed since responder created it: "
+                                + "; ".join(differences) + "; use --force to delete it anyway")
+        networking.delete_namespaced_network_policy(name, namespace)
+        return Outcome(changed=True, summary=f"deleted NetworkPolicy {namespace}/{name}: pod traffic is no longer "
+                       "denied by responder", before={"policy": spec_of(existing)}, after={"policy": None},
+                       notes=[f"forced over: {d}" for d in differences] if force else [])
+
+
+# ---------------------------------------------------------------------------------------------
+class NodeRef(ActionInput):
+    node_name: str
+    cluster: str | None = None
+
+    @field_validator("node_name")
+    @classmethod
+    def _node(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.match(value or ""):
+            raise ValueError(f"{value!r} is not a Kubernetes node name")
+        return value
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        return _cluster_name(value)
+
+
+class CordonNodeOutput(ActionOutput):
+    node_name: str = ""
+    unschedulable: bool = True
+
+
+class CordonNode(Action[NodeRef]):
+    """Stop new pods being scheduled onto the node (``kubectl cordon``); running pods stay.
+
+    Optional: a compromised container may have reached the node, and nothing new should land next to
+    it while it is examined. Not a drain — draining would evict (delete) the very pod under investigation.
+    """
+
+    name = "k8s.cordon_node"
+    Input = NodeRef
+    Output = CordonNodeOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = K8S_PERMISSIONS
+    undo_permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = ("get nodes", "patch nodes")
+
+    def _current(self, ctx: StepContext, inp: NodeRef) -> tuple[Any, bool]:
+        core = _core(ctx, inp)
+        node = _plain(core, core.read_node(inp.node_name))
+        return core, bool((node.get("spec") or {}).get("unschedulable"))
+
+    def plan(self, ctx: StepContext, inp: NodeRef) -> Change:
+        _, cordoned = self._current(ctx, inp)
+        if cordoned:
+            return Change(will_change=False, summary=f"node {inp.node_name} is already cordoned")
+        return Change(will_change=True, summary=f"cordon node {inp.node_name}", before={"unschedulable": False},
+                      after={"unschedulable": True})
+
+    def apply(self, ctx: StepContext, inp: NodeRef) -> Outcome:
+        core, cordoned = self._current(ctx, inp)
+        out = CordonNodeOutput(node_name=inp.node_name)
+        if cordoned:
+            return Outcome(changed=False, summary=f"node {inp.node_name} was already cordoned",
+                           before={"unschedulable": True}, after={"unschedulable": True}, output=out.model_dump())
+        core.patch_node(inp.node_name, {"spec": {"unschedulable": True}})
+        return Outcome(changed=True, summary=f"cordoned node {inp.node_name}: no new pods will be scheduled there",
+                       before={"unschedulable": False}, after={"unschedulable": True}, output=out.model_dump())
+
+    def undo(self, ctx: StepContext, inp: NodeRef, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        core, cordoned = self._current(ctx, inp)
+        if cordoned != bool(applied.after.get("unschedulable")) and not force:
+            raise TargetChanged(f"node {inp.node_name} is {'cordoned' if cordoned else 'schedulable'}, responder "
+                                "left it cordoned: changed since; use --force to release anyway")
+        core.patch_node(inp.node_name, {"spec": {"unschedulable": bool(applied.before.get("unschedulable"))}})
+        return Outcome(changed=True, summary=f"uncordoned node {inp.node_name}", before={"unschedulable": cordoned},
+                       after={"unschedulable": bool(applied.before.get("unschedulable"))})

@@ -1,0 +1,113 @@
+"""Cluster access: explicit endpoints, kubeconfig contexts, EKS tokens; and error translation.
+
+Real parts only: the official kubernetes client talks HTTP to the local API double; STS and EKS are
+the moto server over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+import yaml
+
+from responder.errors import Denied, Refused
+from responder.k8s.access import CLUSTER_HEADER, TOKEN_PREFIX, K8sAccess, eks_token, kubernetes_factory
+from responder.k8s.errors import translate
+from tests.k8s_double import CLUSTER, NAMESPACE, POD, KubeDouble, running_double, seed_pod
+
+
+def _read_pod(access: K8sAccess, cluster: str | None = CLUSTER) -> str:
+    return access.core(cluster).read_namespaced_pod(POD, NAMESPACE).metadata.uid
+
+
+def test_explicit_cluster_with_token_reaches_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    with running_double(token="s3cr3t-token") as double:
+        seed_pod(double)
+        access = K8sAccess({"clusters": {CLUSTER: {"host": double.url, "token": "s3cr3t-token"}}})
+        assert _read_pod(access)
+        assert double.state.requests[-1]["authorization"] == "Bearer s3cr3t-token"
+        wrong = K8sAccess({"clusters": {CLUSTER: {"host": double.url, "token": "nope"}}})
+        with pytest.raises(Exception) as caught:
+            _read_pod(wrong)
+        assert isinstance(translate(caught.value), Denied)
+        assert "s3cr3t" not in access.describe(CLUSTER)
+
+
+def test_single_configured_cluster_is_the_default_for_unnamed_findings(kube: KubeDouble) -> None:
+    access = K8sAccess({})  # the kube fixture configures prod-eks through RESPONDER_K8S_CLUSTERS
+    assert access.cluster_name(None) == CLUSTER
+    assert _read_pod(access, None)
+    assert K8sAccess({"default_cluster": "other"}).cluster_name(None) == "other"
+
+
+def test_kubeconfig_context_by_cluster_name_and_by_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    with running_double(token="kc-token") as double:
+        seed_pod(double)
+        config = {"apiVersion": "v1", "kind": "Config", "current-context": "somewhere-else",
+                  "clusters": [{"name": "c1", "cluster": {"server": double.url}},
+                               {"name": "c2", "cluster": {"server": "http://127.0.0.1:9"}}],
+                  "users": [{"name": "u1", "user": {"token": "kc-token"}}],
+                  "contexts": [{"name": CLUSTER, "context": {"cluster": "c1", "user": "u1"}},
+                               {"name": "arn-style-context", "context": {"cluster": "c1", "user": "u1"}},
+                               {"name": "somewhere-else", "context": {"cluster": "c2", "user": "u1"}}]}
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        assert _read_pod(K8sAccess({"kubeconfig": str(path)}))
+        mapped = K8sAccess({"kubeconfig": str(path), "contexts": {"payments-cluster": "arn-style-context"}})
+        assert _read_pod(mapped, "payments-cluster")
+        assert all(r["authorization"] == "Bearer kc-token" for r in double.state.requests)
+
+
+def test_eks_token_is_a_presigned_get_caller_identity_bound_to_the_cluster(moto_endpoint: str) -> None:
+    sts = boto3.client("sts", region_name="us-east-1")
+    token = eks_token(sts, "prod-eks")
+    assert token.startswith(TOKEN_PREFIX) and "=" not in token
+    body = token[len(TOKEN_PREFIX):]
+    url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    query = parse_qs(urlsplit(url).query)
+    assert query["Action"] == ["GetCallerIdentity"]
+    assert query["X-Amz-Expires"] == ["60"]
+    assert CLUSTER_HEADER in query["X-Amz-SignedHeaders"][0].split(";")
+    assert "X-Amz-Signature" in query
+    # the header hook was only for that presign: the shared client signs other calls normally
+    assert sts.get_caller_identity()["Account"]
+
+
+def test_eks_cluster_is_described_in_the_findings_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    eks = boto3.client("eks", region_name="us-east-1")
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="eks", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    eks.create_cluster(name="prod-eks", roleArn=role, resourcesVpcConfig={"subnetIds": []})
+    calls: list[str] = []
+
+    def aws(service: str) -> object:
+        calls.append(service)
+        return boto3.client(service, region_name="us-east-1")
+
+    # moto's certificateAuthority is random bytes, not a PEM: responder refuses rather than skip TLS checks
+    with pytest.raises(Refused, match="certificate authority"):
+        K8sAccess({}).api_client("prod-eks", aws=aws)
+    assert calls[0] == "eks"
+
+
+def test_no_way_to_reach_a_cluster_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    with pytest.raises(Refused) as caught:
+        K8sAccess({}).core("prod-eks")
+    assert "kubeconfig" in (caught.value.hint or "")
+
+
+def test_factory_builds_access_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from responder.config import load_settings
+
+    monkeypatch.setenv("RESPONDER_K8S_CLUSTERS", json.dumps({"x": {"host": "http://127.0.0.1:1"}}))
+    access = kubernetes_factory(load_settings())()
+    assert isinstance(access, K8sAccess) and access.cluster_name(None) == "x"

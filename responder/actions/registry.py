@@ -24,10 +24,23 @@ CATALOG: tuple[str, ...] = (
     "aws.iam.tag_principal",
     "evidence.record_finding",
     # scope (issue 10)
+    "scope.investigate",
     # notify (issue 7)
     "notify.assess_regimes",
     "notify.breach_drafts",
     # containment breadth (issue 9)
+    "aws.ec2.capture_instance",
+    "aws.ec2.snapshot_volumes",
+    "aws.ec2.protect_instance",
+    "aws.ec2.detach_from_autoscaling",
+    "aws.ec2.deregister_from_target_groups",
+    "aws.ec2.isolate_instance",
+    "aws.ec2.detach_instance_profile",
+    "aws.ec2.tag_instance",
+    "aws.iam_role.deny_session",
+    "aws.iam_role.lock_trust_policy",
+    "aws.s3.capture_bucket",
+    "aws.s3.block_public_access",
     "k8s.capture_pod",
     "k8s.label_pod",
     "k8s.isolate_pod",

@@ -573,15 +573,14 @@ def _print_before_after(sandbox: dict[str, Any]) -> None:
 
 def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool) -> None:
     """Generate CloudTrail/Flow Logs telling this finding's story, so scope steps have data to read."""
-    try:
-        from ..samples import StoryParams, generate  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    from ..samples import StoryParams, generate
+
     if settings.scope.get("cloudtrail"):
         return
     key = finding.first("access_key") or finding.first("role_session")
     logs = settings.home / "sample-logs"
-    if not (logs / "AWSLogs").exists():
+    cloudtrail, flow_logs = logs / "cloudtrail", logs / "flowlogs"
+    if not (cloudtrail / "AWSLogs").exists():
         if not quiet:
             err_console().print(f"[dim]generating sample CloudTrail and Flow Logs for the drill in {logs}[/]")
         params: dict[str, Any] = {
@@ -596,9 +595,7 @@ def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool) -> 
             params["attacker_ip"] = finding.actor.ip
         if finding.incident_start:
             params["start"] = finding.incident_start
-        try:
-            generate(logs, 20_000, story=StoryParams(**params))
-        except TypeError:
-            generate(logs, 20_000)
-    settings.scope["cloudtrail"] = str(logs)
-    settings.scope["flow_logs"] = str(logs)
+        truth = generate(logs, 20_000, story=StoryParams(**params))
+        cloudtrail, flow_logs = Path(truth.cloudtrail_dir), Path(truth.flow_logs_dir)
+    settings.scope["cloudtrail"] = str(cloudtrail)
+    settings.scope["flow_logs"] = str(flow_logs)

@@ -1,0 +1,127 @@
+"""The local backend: DuckDB over files in the real layouts, through the columnar cache.
+
+Before a question runs, the files its window needs are synced into the cache (new and changed files
+only); the question then reads the cache. Every value reaches DuckDB as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .cache import CT_COLUMNS, FLOW_COLUMNS, LogCache, Progress, SyncStats, cache_path
+from .sources import LogFile, cloudtrail_files, flow_files, in_window
+from .sql import Question, bind
+
+_LISTING_TTL = 30.0
+
+
+class LocalBackend:
+    """``cloudtrail`` / ``flow_logs``: folders (or single files) holding logs; either may be None."""
+
+    name = "local"
+
+    def __init__(self, *, cloudtrail: Path | None, flow_logs: Path | None, cache_dir: Path,
+                 progress: Progress | None = None, memory_limit: str = "1GB", threads: int = 2) -> None:
+        import duckdb
+
+        self.roots = {"cloudtrail": Path(cloudtrail).expanduser() if cloudtrail else None,
+                      "flow": Path(flow_logs).expanduser() if flow_logs else None}
+        for root in self.roots.values():
+            if root is not None and not root.exists():
+                from ..errors import BadInput
+
+                raise BadInput(f"no such file or folder: {root}",
+                               hint="pass the folder that holds AWSLogs/ (or a single log file)")
+        self.cache_dir = Path(cache_dir)
+        self.progress = progress
+        self.con = duckdb.connect()
+        self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.caches: dict[str, LogCache] = {}
+        self.syncs: list[SyncStats] = []
+        self._listing: dict[str, tuple[float, list[LogFile]]] = {}
+        self._synced: dict[tuple[str, str, str], float] = {}
+        self._views: dict[str, str] = {}
+        for kind, view, columns in (("cloudtrail", "ct", CT_COLUMNS), ("flow", "flow", FLOW_COLUMNS)):
+            root = self.roots[kind]
+            if root is None:
+                cols = ", ".join(f"{c} {t}" for c, t in columns)
+                self.con.execute(f"CREATE TEMP TABLE {view} ({cols})")
+                continue
+            self.caches[kind] = LogCache(self.con, cache_path(self.cache_dir, kind, root), kind)
+
+    def _files(self, kind: str) -> list[LogFile]:
+        now = time.monotonic()
+        cached = self._listing.get(kind)
+        if cached and now - cached[0] < _LISTING_TTL:
+            return cached[1]
+        root = self.roots[kind]
+        assert root is not None
+        files = cloudtrail_files(root) if kind == "cloudtrail" else flow_files(root)
+        self._listing[kind] = (now, files)
+        return files
+
+    def ensure(self, kind: str, since_day: str, until_day: str) -> SyncStats | None:
+        """Sync the files the window needs; a no-op (no file opened) when the cache already has them."""
+        if kind not in self.caches:
+            return None
+        key = (kind, since_day, until_day)
+        if key in self._synced and time.monotonic() - self._synced[key] < _LISTING_TTL:
+            return None
+        everything = self._files(kind)
+        cache = self.caches[kind]
+        stats = cache.sync(in_window(everything, since_day, until_day), progress=self.progress,
+                           drop_missing_under=everything)
+        self.syncs.append(stats)
+        self._synced[key] = time.monotonic()
+        self._views.pop(kind, None)
+        return stats
+
+    def _point(self, kind: str, since_day: str, until_day: str) -> None:
+        """(Re)define ``ct`` / ``flow`` over the cache parts that overlap the window."""
+        if kind not in self.caches:
+            return
+        relation = self.caches[kind].relation(since_day, until_day)
+        if self._views.get(kind) != relation:
+            view = "ct" if kind == "cloudtrail" else "flow"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {relation}")
+            self._views[kind] = relation
+
+    def prepare(self, table: str, values: dict[str, Any]) -> None:
+        kind = "cloudtrail" if table == "ct" else "flow"
+        self.ensure(kind, values["since_day"], values["until_day"])
+        self._point(kind, values["since_day"], values["until_day"])
+
+    def refresh(self) -> None:
+        """Forget listings so the next question looks for new files at once."""
+        self._listing.clear()
+        self._synced.clear()
+        self._views.clear()
+
+    def run(self, question: Question, values: dict[str, Any]) -> list[dict[str, Any]]:
+        self.prepare(question.table, values)
+        sql, params = bind(question.sql, values)
+        cursor = self.con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def frame(self, question: Question, values: dict[str, Any]) -> Any:
+        self.prepare(question.table, values)
+        sql, params = bind(question.sql, values)
+        return self.con.execute(sql, params).df()
+
+    def sql(self, text: str, params: list[Any] | None = None) -> Any:
+        """Free SQL over ``ct`` and ``flow`` for notebooks (the cache must already hold the window)."""
+        return self.con.execute(text, params or []).df()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,173 @@
+"""The scope report: what the attacker did, touched and took, and since when — as JSON and Markdown.
+
+The model's field names are the contract of ``responder scope --json`` and of the ``scope.investigate``
+step's output, which notifications read (``data_categories``, ``objects_read``, ``egress_bytes``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_CATEGORY_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("personal_data", re.compile(r"pii|personal|customer|client|user[-_]?data|member|gdpr|profile|contact|"
+                                 r"employee|payroll|\bhr\b|hr[-_]", re.I)),
+    ("health_data", re.compile(r"health|medical|patient|clinic|phi\b", re.I)),
+    ("payment_data", re.compile(r"payment|billing|card|stripe|pci|invoice|bank", re.I)),
+    ("credentials", re.compile(r"secret|password|passwd|credential|token|api[-_]?key|private[-_]?key", re.I)),
+)
+
+
+class ApiCall(BaseModel):
+    event_source: str | None
+    event_name: str | None
+    count: int
+    errors: int
+    access_denied: int = 0
+
+
+class SourceIp(BaseModel):
+    ip: str | None
+    count: int
+    user_agents: list[str | None] = Field(default_factory=list)
+
+
+class Touched(BaseModel):
+    kind: str
+    id: str
+    actions: list[str | None] = Field(default_factory=list)
+    count: int
+    errors: int = 0
+    bytes_out: int = 0
+
+
+class PersistenceEvent(BaseModel):
+    time: str
+    event_name: str
+    target: str | None = None
+    new_key: str | None = None
+    error_code: str | None = None
+    access_key_id: str | None = None
+
+
+class Egress(BaseModel):
+    destination: str | None
+    port: int | None
+    bytes: int
+    packets: int
+    flows: int = 0
+
+
+class ScopeReport(BaseModel):
+    """Everything ``responder scope`` answers for one subject and window."""
+
+    subject: dict[str, Any]
+    backend: str
+    generated_at: str
+    window: dict[str, str | None]
+    keys: list[str] = Field(description="every access key id attributed to the subject, pivots included")
+    pivots: list[dict[str, Any]] = Field(default_factory=list, description="which key came from which pivot")
+    principals: list[str] = Field(default_factory=list)
+    events: int = Field(0, description="CloudTrail records attributed to the subject")
+    errors: int = 0
+    access_denied: int = 0
+    first_activity: str | None = None
+    last_activity: str | None = None
+    api_calls: list[ApiCall] = Field(default_factory=list)
+    denied_bursts: list[dict[str, Any]] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    source_ips: list[SourceIp] = Field(default_factory=list)
+    resources: list[Touched] = Field(default_factory=list)
+    buckets: list[str] = Field(default_factory=list)
+    objects_read: list[str] = Field(default_factory=list)
+    bytes_read: int = 0
+    secrets_read: list[str] = Field(default_factory=list)
+    data_categories: list[str] = Field(default_factory=list)
+    persistence: list[PersistenceEvent] = Field(default_factory=list)
+    instances: list[dict[str, Any]] = Field(default_factory=list)
+    egress: list[Egress] = Field(default_factory=list)
+    egress_bytes: int = 0
+    rejected: list[dict[str, Any]] = Field(default_factory=list)
+    unusual_ports: list[dict[str, Any]] = Field(default_factory=list)
+    actor_activity: list[dict[str, Any]] = Field(default_factory=list,
+                                                 description="records from the actor IPs, whoever signed them")
+    notes: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def markdown(self) -> str:
+        return render_markdown(self)
+
+
+def categories(names: list[str], secrets: list[str]) -> list[str]:
+    """Data categories hinted by bucket/object names and by secrets read (a hint for notification duty)."""
+    found: list[str] = []
+    for label, pattern in _CATEGORY_HINTS:
+        pool = secrets if label == "credentials" else names
+        if any(pattern.search(n or "") for n in pool) and label not in found:
+            found.append(label)
+    if secrets and "credentials" not in found:
+        found.append("credentials")
+    return found
+
+
+def iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text + "Z" if value.tzinfo is None else text.replace("+00:00", "Z")
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")[:200]
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    if not rows:
+        return ["_none_", ""]
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def render_markdown(r: ScopeReport) -> str:
+    """For people: the same facts as the JSON, finding data escaped so it cannot break the table."""
+    lines = [f"# Scope report: {_cell(r.subject.get('label'))}", "",
+             f"- Window: {r.window.get('since') or 'all data'} → {r.window.get('until')}",
+             f"- Backend: {r.backend}; generated {r.generated_at}",
+             f"- Records attributed: **{r.events}** ({r.errors} errors, {r.access_denied} access denied)",
+             f"- Activity: {r.first_activity or '-'} → {r.last_activity or '-'}",
+             f"- Regions: {', '.join(r.regions) or '-'}",
+             f"- Data categories: {', '.join(r.data_categories) or 'none indicated'}",
+             f"- Egress to flagged destinations: {r.egress_bytes:,} bytes", ""]
+    lines += ["## Keys and pivots", ""]
+    lines += _table(["key", "pivot", "from", "detail"],
+                    [[p.get("key"), p.get("pivot"), p.get("from_key"), p.get("detail")] for p in r.pivots])
+    lines += ["## API calls", ""]
+    lines += _table(["service", "API", "count", "errors", "denied"],
+                    [[a.event_source, a.event_name, a.count, a.errors, a.access_denied] for a in r.api_calls])
+    if r.denied_bursts:
+        lines += ["## AccessDenied bursts (recon)", ""]
+        lines += _table(["minute", "denied", "APIs"], [[b["minute"], b["denied"], b["apis"]] for b in r.denied_bursts])
+    lines += ["## Source addresses", ""]
+    lines += _table(["ip", "count", "user agents"],
+                    [[s.ip, s.count, "; ".join(str(u) for u in s.user_agents)] for s in r.source_ips])
+    lines += ["## Resources touched", ""]
+    lines += _table(["kind", "id", "actions", "count", "bytes out"],
+                    [[t.kind, t.id, ", ".join(str(a) for a in t.actions), t.count, t.bytes_out] for t in r.resources])
+    lines += ["## Persistence", ""]
+    lines += _table(["time", "event", "target", "new key", "error"],
+                    [[p.time, p.event_name, p.target, p.new_key, p.error_code] for p in r.persistence])
+    lines += ["## Egress (VPC Flow Logs)", ""]
+    lines += _table(["destination", "port", "bytes", "packets"],
+                    [[e.destination, e.port, e.bytes, e.packets] for e in r.egress])
+    if r.notes:
+        lines += ["## Notes", "", *[f"- {_cell(n)}" for n in r.notes], ""]
+    return "\n".join(lines)

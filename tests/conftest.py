@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -61,3 +62,25 @@ def responder_home(tmp_path: Path) -> Path:
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = Path(os.environ.get("RESPONDER_DATASETS", str(SHARED / "datasets")))
+
+
+@pytest.fixture(scope="session")
+def scope_logs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Generated CloudTrail + Flow Logs (real layouts) telling the story of the sample finding's key."""
+    from datetime import UTC, datetime
+
+    from responder.samples import StoryParams, generate
+
+    out = tmp_path_factory.mktemp("scope-logs")
+    story = StoryParams(account_id="123456789012", region="us-east-1", access_key_id="AKIA2E0A8F3B244C9986",
+                        user_name="ci-deploy", attacker_ip="203.0.113.77",
+                        start=datetime(2026, 11, 20, 8, 12, 44, tzinfo=UTC))
+    return generate(out, 3000, story=story)
+
+
+@pytest.fixture
+def with_scope_logs(scope_logs: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point scope steps at the generated logs (tests that run whole playbooks)."""
+    monkeypatch.setenv("RESPONDER_CLOUDTRAIL", str(scope_logs.cloudtrail_dir))
+    monkeypatch.setenv("RESPONDER_FLOW_LOGS", str(scope_logs.flow_logs_dir))
+    return scope_logs

@@ -41,7 +41,12 @@ def release(
     records = store.steps(run_id)
     by_id = {r.step_id: r for r in records}
     candidates = [
-        r for r in records if not r.step_id.startswith(RELEASE_PREFIX) and r.state == StepState.SUCCEEDED and r.changed
+        r
+        for r in records
+        if not r.step_id.startswith(RELEASE_PREFIX)
+        and r.category == "contain"  # evidence, scope and drafts are records, not containment
+        and r.state == StepState.SUCCEEDED
+        and r.changed
     ]
     if step_id:
         if step_id not in by_id:

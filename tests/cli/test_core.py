@@ -86,6 +86,7 @@ def test_schema_lists_every_action() -> None:
 
 def _env(moto: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESPONDER_"))}
+    env.update({k: v for k, v in os.environ.items() if k in ("RESPONDER_CLOUDTRAIL", "RESPONDER_FLOW_LOGS")})
     env.update(
         AWS_ENDPOINT_URL=moto,
         AWS_ACCESS_KEY_ID="testing",

@@ -147,6 +147,7 @@ def test_retention_setting() -> None:
             parse_retention(bad)
 
 
+@pytest.mark.usefixtures("with_scope_logs")
 def test_engine_writes_a_runs_evidence_into_the_locked_bucket(s3: object, responder_home: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.helpers import engine, finding_of, sample_event, seed_user, shipped

@@ -1,0 +1,10 @@
+"""Whole-playbook runs here end with a scope step: give it the generated story logs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _scope_logs(with_scope_logs):  # noqa: ANN001, ANN202 - fixture plumbing
+    return with_scope_logs

@@ -6,5 +6,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _scope_logs(with_scope_logs):  # noqa: ANN001, ANN202 - fixture plumbing
+def _scope_logs(with_scope_logs):
     return with_scope_logs

@@ -1,6 +1,9 @@
 """Engine overhead: the leaked-key playbook through responder vs. a plain boto3 script making the same
 AWS calls against the same moto server, in one process run, repeated (median of each, interleaved).
 
+The playbook's AWS-facing steps (evidence, enrichment, containment) are measured; its scope and
+notification steps make no AWS calls and have their own benchmark (benchmarks/scope.py).
+
     .venv/bin/python benchmarks/engine_overhead.py [--repeat 15] [--json]
 
 responder's calls are recorded with a botocore ``before-parameter-build`` hook; the baseline replays exactly that
@@ -56,11 +59,20 @@ def main() -> None:
     from responder.config import load_settings
     from tests.helpers import finding_of, sample_event, seed_user
 
-    playbook = next(
+    full = next(
         p
         for p in load_shipped(default_registry(), [ROOT / "playbooks"])
         if p.playbook.id == "iam-credential-compromise"
     )
+    registry = default_registry()
+    # The AWS-facing part of the playbook (evidence, enrichment, containment): scope and notification
+    # steps make no AWS calls, so a plain boto3 script has nothing to compare them with.
+    aws_steps = [
+        s for s in full.playbook.steps if registry.get(s.action).category.value in ("evidence", "enrich", "contain")
+    ]
+    from responder.playbook.validate import LoadedPlaybook
+
+    playbook = LoadedPlaybook(full.playbook.model_copy(update={"steps": aws_steps}), full.path, full.digest)
 
     def reset_and_seed() -> None:
         requests.post(f"{endpoint}/moto-api/reset", timeout=10)

@@ -23,7 +23,8 @@ class InvestigateInput(ActionInput):
                                    "RESPONDER_CLOUDTRAIL, then config scope.cloudtrail")
     flow_logs: str | None = Field(None, description="VPC Flow Logs folder or file; default: RESPONDER_FLOW_LOGS, "
                                   "then config scope.flow_logs")
-    backend: Literal["local", "athena"] = "local"
+    backend: Literal["local", "athena"] | None = Field(
+        None, description="default: RESPONDER_SCOPE_BACKEND, then config scope.backend, then local")
     access_key_id: str | None = Field(None, description="scope this key instead of the finding's")
     principal_arn: str | None = Field(None, description="scope this principal instead of the finding's")
     since: datetime | None = Field(None, description="default: the finding's first evidence minus lookback_hours "
@@ -93,11 +94,19 @@ class Investigate(Action[InvestigateInput]):
             window = Window(since=inp.since or window.since, until=inp.until or window.until)
         return subject, window
 
+    @staticmethod
+    def _backend(ctx: StepContext, inp: InvestigateInput) -> str:
+        """Local DuckDB on a laptop, Athena in a Lambda: the deployment decides, the playbook need not."""
+        import os
+
+        chosen = inp.backend or os.environ.get("RESPONDER_SCOPE_BACKEND") or ctx.settings.scope.get("backend")
+        return chosen if chosen in ("local", "athena") else "local"
+
     def _where(self, ctx: StepContext, inp: InvestigateInput) -> tuple[str | None, str | None]:
         from ..scope import locations
 
         ct, fl = locations(ctx.settings, cloudtrail=inp.cloudtrail, flow_logs=inp.flow_logs)
-        if inp.backend == "local" and not ct:
+        if self._backend(ctx, inp) == "local" and not ct:
             raise Refused("scope has no CloudTrail logs to read",
                           hint="set scope.cloudtrail in config.yaml or RESPONDER_CLOUDTRAIL, or pass "
                                "cloudtrail: in the step's with:")
@@ -110,10 +119,11 @@ class Investigate(Action[InvestigateInput]):
         except Refused as exc:
             return Change(will_change=False, summary=f"would scope {subject.label}, but: {exc.message}",
                           notes=[exc.hint or ""])
-        where = ct if inp.backend == "local" else "Athena"
+        kind = self._backend(ctx, inp)
+        where = ct if kind == "local" else "Athena"
         return Change(will_change=False, summary=f"would scope {subject.label} over {where} "
                       f"({window.as_json()['since'] or 'all data'} → {window.as_json()['until']})",
-                      after={"cloudtrail": ct, "flow_logs": fl, "backend": inp.backend})
+                      after={"cloudtrail": ct, "flow_logs": fl, "backend": kind})
 
     def apply(self, ctx: StepContext, inp: InvestigateInput) -> Outcome:
         from ..scope import investigate, open_backend
@@ -122,12 +132,13 @@ class Investigate(Action[InvestigateInput]):
             subject, window = self._subject(ctx, inp)
         except BadInput as exc:
             raise Refused(str(exc), hint=exc.hint) from None
-        injected = f"scope.{inp.backend}"
+        kind = self._backend(ctx, inp)
+        injected = f"scope.{kind}"
         if ctx.connectors.has(injected):  # the engine's builder may hand a backend in (e.g. Athena per account)
             backend, owned = ctx.connectors.get(injected), False
         else:
             ct, fl = self._where(ctx, inp)
-            backend, owned = open_backend(inp.backend, cloudtrail=ct, flow_logs=fl, settings=ctx.settings,
+            backend, owned = open_backend(kind, cloudtrail=ct, flow_logs=fl, settings=ctx.settings,
                                           cache_dir=ctx.settings.cache_dir), True
         try:
             report = investigate(backend, subject, window, top=inp.top, now=ctx.now)

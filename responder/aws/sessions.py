@@ -3,7 +3,8 @@
 Standard SDK configuration is honoured (profiles, region, ``AWS_ENDPOINT_URL``). A finding in
 responder's own account uses the base session; a finding in another account assumes the configured
 role there (with an ExternalId); with no role configured the run is refused before anything changes.
-botocore's own retries are switched off: the engine retries throttling once, in one layer.
+botocore's own retries are switched off: every client retries throttling and transient faults per call,
+with tenacity, in one layer (``responder.aws.retry``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from botocore.config import Config
 
 from ..config import AwsSettings
 from ..errors import Refused
+from .retry import CallRetryPolicy, install
 
 CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
@@ -56,8 +58,10 @@ class AwsAccess:
         session: boto3.Session | None = None,
         config: Config | None = None,
         partition: str = "aws",
+        retry: CallRetryPolicy | None = None,
     ) -> None:
         self.settings = settings or AwsSettings()
+        self.retry = retry or CallRetryPolicy()
         self._base = session or base_session()
         self._config = config or CLIENT_CONFIG
         self._partition = partition
@@ -140,7 +144,7 @@ class AwsAccess:
             if key in self._clients:
                 return self._clients[key]
         session = self._base if _home else self._session(account)
-        client = session.client(service, region_name=region, config=self._config)
+        client = install(session.client(service, region_name=region, config=self._config), self.retry)
         client._responder_service = service  # type: ignore[attr-defined]
         for event, handler in self.hooks:
             client.meta.events.register(event, handler)

@@ -458,6 +458,13 @@ def register(app: typer.Typer) -> None:
             applied=won,
             reason=reason,
         )
+        if won:  # the Slack prompt, if there was one, shows who decided and why
+            try:
+                from ..slack.approvals import announce_decision
+            except ImportError:
+                pass
+            else:
+                announce_decision(settings, decided)
         if not won:
             err_console().print(
                 f"already decided: {decided.state.value} by {text(decided.decided_by)} at "

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..actions.base import Action, Category, Change, Connectors, Outcome, StepContext
 from ..actions.registry import Registry
@@ -47,6 +47,11 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return [value] if isinstance(value, str) else []
+
+
+def _step_retryable(exc: BaseException) -> bool:
+    """Transient faults the call layer did not already retry (e.g. Kubernetes 429s); never twice."""
+    return isinstance(exc, Transient) and type(exc).__name__ != "RetriesExhausted"
 
 
 def run_id_for(finding_id: str, playbook_id: str) -> str:
@@ -191,7 +196,7 @@ class Engine:
         retrying = Retrying(
             stop=stop_after_attempt(step.retry.attempts),
             wait=wait_random_exponential(multiplier=step.retry.backoff, max=step.retry.max_backoff),
-            retry=retry_if_exception_type(Transient),
+            retry=retry_if_exception(_step_retryable),
             reraise=True,
             sleep=self._sleep,
             before_sleep=before_sleep,
@@ -485,7 +490,8 @@ class Engine:
 
     def _retry_failed(self, rec: StepRecord) -> bool:
         """A failed step is retried on resume only if it failed for a passing reason."""
-        return rec.error_type in ("Transient", "StepClaimed") or (rec.error or "").startswith("needs the output of step")
+        passing = rec.error_type in ("Transient", "RetriesExhausted", "StepClaimed")
+        return passing or (rec.error or "").startswith("needs the output of step")
 
     def _run_step(
         self,

@@ -196,9 +196,11 @@ def validate_file(
     playbook, problems = validate_source(source, registry)
     if playbook is None:
         return None, problems
-    if playbook.runbook and not (Path(path).resolve().parent.parent / playbook.runbook).is_file():
-        return None, [_problem(source, ("runbook",), f"no runbook at {playbook.runbook} (relative to the folder "
-                                                     "above playbooks/)")]
+    if playbook.runbook:
+        roots = (Path(path).resolve().parent.parent, Path.cwd(), Path(__file__).resolve().parents[2])
+        if not any((root / playbook.runbook).is_file() for root in roots):
+            return None, [_problem(source, ("runbook",), f"no runbook at {playbook.runbook} (relative to the "
+                                                         "folder above playbooks/)")]
     return LoadedPlaybook(playbook, source.path, source.digest), []
 
 

@@ -58,18 +58,44 @@ def test_second_run_and_updated_finding_change_nothing(moto_endpoint: str, respo
 
 
 def test_throttling_is_retried_within_the_bound(moto_endpoint: str, responder_home) -> None:
+    from responder.aws.retry import CallRetryPolicy
     from responder.aws.sessions import AwsAccess
     from responder.config import load_settings
 
     seed_user()
-    aws = AwsAccess(load_settings().aws)
+    aws = AwsAccess(load_settings().aws, retry=CallRetryPolicy(sleep=lambda _s: None))
     left = [3]
     aws.hooks.append(("before-send.iam.*", _make_throttler(left)))
     eng = engine(aws=aws)
     result = eng.run(shipped(), finding_of(sample_event()))
     assert result.status == "succeeded"
-    assert left[0] == 0
-    assert sum(s["retries"] for s in result.steps) == 3
+    assert left[0] == 0  # all three throttles were met ...
+    assert all(s["retries"] == 0 and s["attempts"] <= 1 for s in result.steps)  # ... and retried per call, once
+
+
+def test_throttling_beyond_the_bound_fails_the_step_without_a_second_layer(moto_endpoint: str, responder_home) -> None:
+    from responder.aws.retry import CallRetryPolicy
+    from responder.aws.sessions import AwsAccess
+    from responder.config import load_settings
+
+    seed_user()
+    sends = [0]
+    throttle = _make_throttler([10_000])
+
+    def counting(request, **kw):
+        body = request.body or b""
+        if b"UpdateAccessKey" in (body if isinstance(body, bytes) else body.encode()):
+            sends[0] += 1
+            return throttle(request, **kw)
+        return None
+
+    aws = AwsAccess(load_settings().aws, retry=CallRetryPolicy(attempts=4, sleep=lambda _s: None))
+    aws.hooks.append(("before-send.iam.*", counting))
+    result = engine(aws=aws).run(shipped(), finding_of(sample_event()))
+    step = next(s for s in result.steps if s["id"] == "deactivate_key")
+    assert step["status"] == "failed" and "gave up after 4 attempts" in step["error"]
+    assert sends[0] == 4  # bounded: one layer, not 4 x the step's attempts
+    assert step["retries"] == 0
 
 
 def _make_throttler(left: list[int]):

@@ -1,0 +1,185 @@
+"""deploy/: both templates pass cfn-lint, carry the generated least-privilege policy, and the
+EventBridge rules match what they should: real GuardDuty and Security Hub events put on a bus in the
+emulator, with an SQS target, read back (moto notes §15: test_event_pattern is a stub there).
+
+Events from /work/shared/datasets/findings (SOURCES.md): every GuardDuty finding published there,
+in its EventBridge envelope where it was published in one (cloud-custodian's iam-duty-event.json and
+ec2-duty-event.json), otherwise wrapped the way GuardDuty publishes to EventBridge ("GuardDuty
+Finding", source aws.guardduty, the finding as detail); Security Hub "Findings - Imported" envelopes
+(aws-solutions/automated-security-response-on-aws afsbp-ec2.7.json; terraform-aws-notify-slack
+securityhub_finding_low.json) and a "Custom Action" one (cloud-custodian), which must not match.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import DATASETS
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+FINDINGS = DATASETS / "findings"
+
+
+def _template(name: str) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, matches = decode(str(DEPLOY / name))
+    assert not matches, matches
+    return template  # type: ignore[return-value]
+
+
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """Replace ``Ref`` to parameters by their values (defaults), the way CloudFormation would."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: _resolve(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, parameters) for v in value]
+    return value
+
+
+def _pattern(event_name: str) -> dict[str, Any]:
+    template = _template("template.yaml")
+    defaults = {k: v.get("Default") for k, v in template["Parameters"].items()}
+    events = template["Resources"]["EventFunction"]["Properties"]["Events"]
+    return _resolve(dict(events[event_name]["Properties"]["Pattern"]), defaults)
+
+
+@pytest.mark.parametrize("name", ["template.yaml", "member-role.yaml"])
+def test_cfn_lint_passes(name: str) -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    out = subprocess.run([str(cfn_lint), str(DEPLOY / name)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_templates_carry_the_generated_policy() -> None:
+    sys.path.insert(0, str(DEPLOY))
+    try:
+        import sync_policy  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(DEPLOY))
+    wanted = sync_policy.generated_actions()
+    assert sync_policy.main(["--check"]) == 0, "run: python deploy/sync_policy.py"
+    execution = _template("template.yaml")["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]
+    member = _template("member-role.yaml")["Resources"]["ResponderRole"]["Properties"]["Policies"][0]
+    for policy in (execution, member):
+        statement = next(s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "ResponderPlaybookActions")
+        assert list(statement["Action"]) == wanted
+
+
+def test_member_role_requires_external_id_and_names_one_principal() -> None:
+    role = _template("member-role.yaml")["Resources"]["ResponderRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "ResponderPrincipalArn"}}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+
+
+def test_evidence_bucket_has_object_lock() -> None:
+    bucket = _template("template.yaml")["Resources"]["EvidenceBucket"]["Properties"]
+    assert bucket["ObjectLockEnabled"] is True
+    assert bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+
+
+def _guardduty_events() -> list[dict[str, Any]]:
+    """Every published GuardDuty finding in the datasets, as EventBridge carries it."""
+    out = []
+    for path in sorted((FINDINGS / "guardduty").glob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("detail-type") == "GuardDuty Finding":
+            out.append((path.name, data["detail"]))
+            continue
+        items = data if isinstance(data, list) else data.get("Findings") if isinstance(data, dict) else None
+        items = items if isinstance(items, list) else [data]
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("severity", item.get("Severity")), int | float):
+                detail = item if "severity" in item else {k[0].lower() + k[1:]: v for k, v in item.items()}
+                out.append((path.name, detail))
+    return [{"name": name, "detail": detail} for name, detail in out]
+
+
+def _deliver(pattern: dict[str, Any], entries: list[dict[str, Any]]) -> set[str]:
+    """Put entries on a bus with one rule → SQS; return the ``id`` of every detail that arrived."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name="findings")
+    events.put_rule(Name="responder", EventBusName="findings", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="responder", EventBusName="findings", Targets=[{"Id": "q", "Arn": arn}])
+    for start in range(0, len(entries), 10):
+        out = events.put_events(Entries=[{**e, "EventBusName": "findings"} for e in entries[start:start + 10]])
+        assert out["FailedEntryCount"] == 0, out
+    got: set[str] = set()
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return got
+        for message in messages:
+            detail = json.loads(message["Body"])["detail"]
+            got.add(str(detail.get("id") or detail.get("findings", [{}])[0].get("Id")))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_guardduty_rule_matches_by_severity(moto_endpoint: str) -> None:
+    pattern = _pattern("GuardDuty")
+    assert pattern["detail"]["severity"] == [{"numeric": [">=", 4]}]
+    published = _guardduty_events()
+    assert len(published) >= 8
+    entries, expected = [], set()
+    for n, event in enumerate(published):
+        for severity in (event["detail"]["severity"], 2.0, 8.0):  # as published, then Low and High
+            detail = copy.deepcopy(event["detail"])
+            detail["id"] = f"{detail.get('id')}-{n}-{severity}"
+            detail["severity"] = severity
+            entries.append({"Source": "aws.guardduty", "DetailType": "GuardDuty Finding", "Detail": json.dumps(detail)})
+            if severity >= 4:
+                expected.add(detail["id"])
+    other = {"Source": "aws.securityhub", "DetailType": "GuardDuty Finding",
+             "Detail": json.dumps({"id": "wrong-source", "severity": 8})}
+    assert _deliver(pattern, [*entries, other]) == expected
+
+
+def test_security_hub_rule_matches_active_new_findings_above_floor(moto_endpoint: str) -> None:
+    """The published envelopes as they are (all below the floor or not 'Imported'), then the EC2.7
+    envelope re-rated High, archived, and resolved, as Security Hub re-publishes a finding."""
+    pattern = _pattern("SecurityHubAsff")
+    envelopes = [json.loads((FINDINGS / "securityhub" / name).read_text()) for name in
+                 ("securityhub-control-ec2-7-imported-envelope.json", "macie-imported-envelope.json",
+                  "guardduty-consolelogin-custom-action.json")]
+    variants = []
+    for suffix, changes in (("high", {}), ("archived", {"RecordState": "ARCHIVED"}),
+                            ("resolved", {"Workflow": {"Status": "RESOLVED"}})):
+        envelope = copy.deepcopy(envelopes[0])
+        finding = envelope["detail"]["findings"][0]
+        finding.update(Id=f"{finding['Id']}/{suffix}", Severity={"Label": "HIGH", "Normalized": 70}, **changes)
+        variants.append(envelope)
+    entries = [{"Source": "aws.securityhub", "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
+               for e in envelopes + variants]
+    imported = {e["detail"]["findings"][0].get("Id") for e in envelopes + variants
+                if e["detail-type"] == "Security Hub Findings - Imported"}
+    # moto matches source/detail-type, but does not descend into arrays of objects (detail.findings[]),
+    # which EventBridge does: the severity/state part is checked in the test below, expected to fail
+    # in moto until it does (strict, so the day moto learns it the test says so).
+    top = {k: v for k, v in pattern.items() if k != "detail"}
+    assert _deliver(top, entries) == imported
+    assert pattern["detail"]["findings"]["Severity"]["Normalized"] == [{"numeric": [">=", 40]}]
+
+
+@pytest.mark.xfail(strict=True, reason="moto 5.2.5 does not match patterns inside arrays of objects "
+                                       "(moto/events/models.py EventPattern); EventBridge does")
+def test_security_hub_nested_pattern_in_moto(moto_endpoint: str) -> None:
+    envelope = json.loads((FINDINGS / "securityhub" / "securityhub-control-ec2-7-imported-envelope.json").read_text())
+    finding = envelope["detail"]["findings"][0]
+    finding["Severity"] = {"Label": "HIGH", "Normalized": 70}
+    entry = {"Source": "aws.securityhub", "DetailType": envelope["detail-type"],
+             "Detail": json.dumps(envelope["detail"])}
+    assert _deliver(_pattern("SecurityHubAsff"), [entry]) == {finding["Id"]}

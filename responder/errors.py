@@ -9,6 +9,7 @@
     │   └── ConfigInvalid
     ├── ActionFailed             run_id, step_id → exit 1
     │   ├── Transient            throttling, 5xx, timeouts: retried with backoff + jitter
+    │   │   └── RetriesExhausted still failing after the bounded retries: not retried again
     │   ├── Denied               access denied: fails at once, names the permission
     │   ├── Refused              a precondition says no (self-containment, service-linked role, ...)
     │   └── TargetChanged        gone or changed since plan / since responder left it
@@ -87,6 +88,13 @@ class ActionFailed(ResponderError):
 
 class Transient(ActionFailed):
     """Throttling or a passing fault: safe to retry because actions are idempotent."""
+
+
+class RetriesExhausted(Transient):
+    """Still throttled (or failing transiently) after the bounded per-call retries.
+
+    The step fails and is not retried on top (one retry layer); a resume or redelivery may try later.
+    """
 
 
 class Denied(ActionFailed):

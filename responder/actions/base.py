@@ -94,7 +94,7 @@ class Connectors:
                     hint=f"configure {name} access (see README) or run with --sandbox",
                 )
             factory = self._factories[name]
-            self._made[name] = factory() if callable(factory) and not hasattr(factory, "client") else factory
+            self._made[name] = factory() if callable(factory) else factory  # a factory, or the thing itself
         return self._made[name]
 
     def has(self, name: str) -> bool:

@@ -67,14 +67,6 @@ NOT_FOUND_SUFFIXES = (
 _PERMISSION = re.compile(r"perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
 
 
-def _operation_permission(exc: Exception) -> str | None:
-    op = getattr(exc, "operation_name", None)
-    model = getattr(exc, "_responder_service", None)
-    if op and model:
-        return f"{model}:{op}"
-    return None
-
-
 def translate(exc: BaseException) -> ResponderError | None:
     """A ResponderError for botocore/urllib3 failures, or None for anything else."""
     from botocore.exceptions import (
@@ -100,8 +92,6 @@ def translate(exc: BaseException) -> ResponderError | None:
         if code in DENIED or "not authorized" in message:
             match = _PERMISSION.search(message)
             permission = match.group(1) if match else None
-            if permission is None and "<Code>AccessDenied</Code>" in message:
-                permission = None
             what = permission or f"the permission for {op}"
             return Denied(
                 f"{op}: access denied ({code}): responder lacks {what}",

@@ -15,12 +15,10 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import Transient
+from ..errors import RetriesExhausted, Transient
 from .errors import translate
 
-
-class RetriesExhausted(Transient):
-    """Still throttled (or failing transiently) after the bounded retries: the step fails, unretried."""
+__all__ = ["CallRetryPolicy", "RetriesExhausted", "install"]
 
 
 @dataclass(frozen=True)

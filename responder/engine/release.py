@@ -85,12 +85,12 @@ def _release_step(
     if existing and existing.state == StepState.SUCCEEDED:
         return
     action_cls = engine.registry.get(rec.action)
-    if not action_cls.reversible:
-        store.ensure_step(
-            StepRecord(
-                run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index, action=rec.action, category="release"
-            )
+    store.ensure_step(
+        StepRecord(
+            run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index, action=rec.action, category="release"
         )
+    )
+    if not action_cls.reversible:
         store.finish_step(
             run.run_id,
             rid,
@@ -101,19 +101,13 @@ def _release_step(
             notes=list(rec.notes),
         )
         return
-    store.ensure_step(
-        StepRecord(
-            run_id=run.run_id, step_id=rid, index=RELEASE_INDEX + rec.index, action=rec.action, category="release"
-        )
-    )
     now = engine.clock.now()
     claimed = store.begin_step(
         run.run_id, rid, owner=engine.owner, inputs=rec.inputs, now=now, lease=timedelta(minutes=10), is_stale=is_stale
     )
     if claimed is None:
         return
-    step = loaded.playbook.step(rec.step_id) if any(s.id == rec.step_id for s in loaded.playbook.steps) else None
-    ctx = engine._step_context(run, finding, step or _fake_step(rec), {})
+    ctx = engine._step_context(run, finding, rid, {})
     action = action_cls()
     model = action_cls.Input.model_validate(rec.inputs)
     applied = Outcome(changed=True, summary=rec.summary or "", before=rec.before, after=rec.after, output=rec.output)
@@ -171,9 +165,3 @@ def _release_step(
         run.run_id, rec.step_id, released={"at": engine.clock.now().isoformat(), "by": engine.owner, "forced": force}
     )
     engine._emit("step_finished", run.run_id, rid, state="succeeded", changed=outcome.changed, summary=outcome.summary)
-
-
-def _fake_step(rec: StepRecord) -> Any:
-    from ..playbook.model import Step
-
-    return Step(id=rec.step_id.replace(":", "_")[:60] if rec.step_id[0].isalpha() else "step", action=rec.action)

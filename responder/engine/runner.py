@@ -25,7 +25,15 @@ from ..actions.base import Action, Category, Change, Connectors, Outcome, StepCo
 from ..actions.registry import Registry
 from ..clock import Clock, SystemClock, iso
 from ..config import Posture, Settings
-from ..errors import ActionFailed, PlaybookChanged, ResponderError, StepClaimed, Transient, step_context
+from ..errors import (
+    ActionFailed,
+    PlaybookChanged,
+    ResponderError,
+    RetriesExhausted,
+    StepClaimed,
+    Transient,
+    step_context,
+)
 from ..findings.model import Finding
 from ..playbook.model import Step
 from ..playbook.validate import LoadedPlaybook
@@ -51,7 +59,7 @@ def _strings(value: Any) -> list[str]:
 
 def _step_retryable(exc: BaseException) -> bool:
     """Transient faults the call layer did not already retry (e.g. Kubernetes 429s); never twice."""
-    return isinstance(exc, Transient) and type(exc).__name__ != "RetriesExhausted"
+    return isinstance(exc, Transient) and not isinstance(exc, RetriesExhausted)
 
 
 def run_id_for(finding_id: str, playbook_id: str) -> str:
@@ -142,14 +150,14 @@ class Engine:
         }
 
     def _step_context(
-        self, run: RunRecord, finding: Finding, step: Step, outputs: dict[str, dict[str, Any]], dry_run: bool = False
+        self, run: RunRecord, finding: Finding, step_id: str, outputs: dict[str, dict[str, Any]], dry_run: bool = False
     ) -> StepContext:
         def log(message: str) -> None:
-            self._emit("log", run.run_id, step.id, message=message)
+            self._emit("log", run.run_id, step_id, message=message)
 
         return StepContext(
             run_id=run.run_id,
-            step_id=step.id,
+            step_id=step_id,
             playbook_id=run.playbook_id,
             finding=finding,
             clock=self.clock,
@@ -297,7 +305,7 @@ class Engine:
                         PlannedStep(**base, will_run=False, summary="cannot render arguments", error=str(exc))
                     )
                 continue
-            ctx = self._step_context(run, finding, step, {k: v.output for k, v in predicted.items()}, dry_run=True)
+            ctx = self._step_context(run, finding, step.id, {k: v.output for k, v in predicted.items()}, dry_run=True)
             try:
                 change: Change = self._call(action.plan, ctx, model, timeout=step.timeout)
                 read_only = not action_cls.mutates and action_cls.category != Category.EVIDENCE
@@ -486,7 +494,7 @@ class Engine:
                 break
             if rec.state == StepState.FAILED and (step.on_failure or "continue") == "abort":
                 aborted = step.id
-        return self._finish(run_id, records, aborted=aborted, waiting=waiting, created=created)
+        return self._finish(run_id, aborted=aborted, waiting=waiting, created=created)
 
     def _retry_failed(self, rec: StepRecord) -> bool:
         """A failed step is retried on resume only if it failed for a passing reason."""
@@ -535,7 +543,7 @@ class Engine:
             )
         action = action_cls()
         outputs = {sid: r.output for sid, r in records.items()}
-        ctx = self._step_context(run, finding, step, outputs)
+        ctx = self._step_context(run, finding, step.id, outputs)
         mutating = action_cls.mutates and action_cls.category != Category.EVIDENCE
 
         if mutating and posture == Posture.DRY_RUN:
@@ -707,15 +715,7 @@ class Engine:
                     plan=change.model_dump(mode="json") if change else {},
                 )
             )
-            for notify in self.notifiers:
-                try:
-                    ref = notify(approval, self.store.get_run(run_id) or run, change)
-                    if ref:
-                        self.store.update_approval(run_id, step.id, message=ref)
-                except Exception as exc:  # a failed prompt must not lose the request
-                    self.store.audit(
-                        run_id, now, "approval_notify_failed", actor=self.owner, step=step.id, error=str(exc)[:300]
-                    )
+            self._notify_approvers(approval, self.store.get_run(run_id) or run, change)
             self.store.audit(
                 run_id,
                 now,
@@ -752,6 +752,23 @@ class Engine:
             summary=f"waiting for approval: {approval.plan.get('summary', '')}".strip(),
         )
 
+    def _notify_approvers(self, approval: ApprovalRecord, run: RunRecord, change: Change | None) -> None:
+        """Post (or re-post, on escalation) the prompt; a failed prompt never loses the request."""
+        for notify in self.notifiers:
+            try:
+                ref = notify(approval, run, change)
+                if ref:
+                    self.store.update_approval(approval.run_id, approval.step_id, message=ref)
+            except Exception as exc:
+                self.store.audit(
+                    approval.run_id,
+                    self.clock.now(),
+                    "approval_notify_failed",
+                    actor=self.owner,
+                    step=approval.step_id,
+                    error=str(exc)[:300],
+                )
+
     def _on_timeout(self, approval: ApprovalRecord, now: datetime) -> ApprovalRecord:
         if (
             approval.on_timeout == "escalate"
@@ -780,13 +797,8 @@ class Engine:
             updated = self.store.get_approval(approval.run_id, approval.step_id)
             assert updated is not None
             run = self.store.get_run(approval.run_id)
-            for notify in self.notifiers:
-                try:
-                    ref = notify(updated, run, None)  # type: ignore[arg-type]
-                    if ref:
-                        self.store.update_approval(approval.run_id, approval.step_id, message=ref)
-                except Exception:
-                    pass
+            assert run is not None
+            self._notify_approvers(updated, run, None)
             return updated
         decided, _ = self.store.decide(
             approval.run_id,
@@ -807,41 +819,25 @@ class Engine:
         )
         return decided
 
-    def _finish(
-        self, run_id: str, records: dict[str, StepRecord], *, aborted: str | None, waiting: bool, created: bool
-    ) -> RunResult:
+    def _finish(self, run_id: str, *, aborted: str | None, waiting: bool, created: bool) -> RunResult:
         now = self.clock.now()
         steps = self.store.steps(run_id)
         if waiting:
             status = RunStatus.WAITING
         elif any(s.state == StepState.FAILED for s in steps):
             status = RunStatus.FAILED
-        elif (
-            steps
-            and all(
-                s.state in (StepState.PLANNED, StepState.SKIPPED)
-                or s.category == "evidence"
-                or (s.state == StepState.SUCCEEDED and s.category not in ("contain",))
-                for s in steps
-            )
-            and any(s.state == StepState.PLANNED for s in steps)
-        ):
+        elif any(s.state == StepState.PLANNED for s in steps):  # dry-run posture: changes were only planned
             status = RunStatus.PLANNED
         else:
             status = RunStatus.SUCCEEDED
         milestones: dict[str, str] = {}
-        for category, name in (
-            ("contain", "contained"),
-            ("scope", "scoped"),
-            ("notify", "drafted"),
-            ("evidence", "evidence_secured"),
-        ):
+        for category, name in (("contain", "contained"), ("scope", "scoped"), ("notify", "drafted")):
             done = [
                 s.finished_at
                 for s in steps
                 if s.category == category and s.state == StepState.SUCCEEDED and s.finished_at
             ]
-            if done and (category != "evidence"):
+            if done:
                 milestones[name] = max(done)
         if status.finished:
             milestones["finished"] = iso(now) or ""

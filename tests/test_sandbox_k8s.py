@@ -28,7 +28,7 @@ def test_drill_on_a_guardduty_eks_finding(responder_home: Path, tmp_path: Path) 
         after = describe_k8s(box, finding)
         assert before[0]["network_policies"] == [] and after[0]["network_policies"]
         assert after[0]["labels"]["responder.io/quarantine"] == "true" and after[0]["pod_exists"]
-        release(engine, result.run_id, shipped("k8s-pod-compromise"))
+        release(engine, result.run_id)
         assert describe_k8s(box, finding) == before
         assert engine.evidence.verify(result.run_id).intact
 

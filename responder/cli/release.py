@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from .. import app as wiring
-from ..actions.registry import default_registry
 from ..config import load_settings
 from ..engine.release import release as release_run
 from ..errors import BadInput
@@ -37,13 +36,9 @@ def register(app: typer.Typer) -> None:
         record = engine.store.get_run(run_id)
         if record is None:
             raise BadInput(f"no run {run_id}; `responder runs` lists runs")
-        loaded = {p.playbook.id: p for p in wiring.load_shipped(default_registry())}
-        if record.playbook_id not in loaded:
-            raise BadInput(f"playbook {record.playbook_id} of run {run_id} is not among the loaded playbooks")
         result = release_run(
             engine,
             run_id,
-            loaded[record.playbook_id],
             step_id=step,
             force=force,
             options={"reenable_keys": reenable_keys},

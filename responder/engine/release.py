@@ -3,7 +3,8 @@
 Each reversible step that changed something is undone in reverse order, from the ``before`` state its
 record kept. The undo is itself a recorded step (``release:<step>``), written ahead like any other, so a
 release that crashes resumes, and a release that finds drift refuses and names the difference unless
-forced (then the difference is recorded).
+forced (then the difference is recorded). Release needs the run's records, not its playbook: it works
+even after the playbook changed or was removed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from ..actions.base import Outcome
 from ..errors import BadInput, ResponderError, TargetChanged
-from ..playbook.validate import LoadedPlaybook
 from ..state.records import StepRecord, StepState
 from .owner import is_stale
 from .results import RunResult
@@ -27,7 +27,6 @@ RELEASE_INDEX = 10_000
 def release(
     engine: Engine,
     run_id: str,
-    loaded: LoadedPlaybook,
     *,
     step_id: str | None = None,
     force: bool = False,
@@ -61,7 +60,7 @@ def release(
         raise BadInput(f"run {run_id} is being worked on by another process; try again when it is done")
     try:
         for rec in sorted(candidates, key=lambda r: r.index, reverse=True):
-            _release_step(engine, run, finding, loaded, rec, force=force, options=options or {})
+            _release_step(engine, run, finding, rec, force=force, options=options or {})
     finally:
         store.release_run(run_id, engine.owner)
     run = store.get_run(run_id)
@@ -73,7 +72,6 @@ def _release_step(
     engine: Engine,
     run: Any,
     finding: Any,
-    loaded: LoadedPlaybook,
     rec: StepRecord,
     *,
     force: bool,

@@ -487,7 +487,7 @@ class Engine:
                 continue
             self.store.acquire_run(run_id, self.owner, self.clock.now(), self.lease, is_stale)
             with step_context(run_id, step.id):
-                rec = self._run_step(run, finding, step, index, action_cls, posture, records)
+                rec = self._run_step(run, finding, step, action_cls, posture, records)
             records[step.id] = rec
             if rec.state == StepState.WAITING:
                 waiting = True
@@ -506,7 +506,6 @@ class Engine:
         run: RunRecord,
         finding: Finding,
         step: Step,
-        index: int,
         action_cls: type[Action],
         posture: Posture,
         records: dict[str, StepRecord],
@@ -549,7 +548,7 @@ class Engine:
         if mutating and posture == Posture.DRY_RUN:
             return self._plan_only(run_id, step, action, ctx, model, inputs)
         if step.approval or (mutating and posture == Posture.APPROVAL):
-            decision = self._approval_gate(run, step, action, ctx, model, inputs, posture)
+            decision = self._approval_gate(run, step, action, ctx, model, inputs)
             if decision is not None:
                 return decision
 
@@ -687,7 +686,6 @@ class Engine:
         ctx: StepContext,
         model: Any,
         inputs: dict[str, Any],
-        posture: Posture,
     ) -> StepRecord | None:
         """None when the step may go ahead; otherwise the step's record (waiting or denied)."""
         run_id = run.run_id

@@ -25,14 +25,14 @@ def test_release_restores_the_state_before_containment(moto_endpoint: str, respo
     eng = engine()
     run = eng.run(shipped(), finding_of(sample_event()))
     assert _state() != before
-    result = release(eng, run.run_id, shipped(), options={"reenable_keys": True})
+    result = release(eng, run.run_id, options={"reenable_keys": True})
     released = {s["id"]: s for s in result.steps if s["id"].startswith("release:")}
     assert {"release:deactivate_key", "release:revoke_sessions", "release:quarantine_user", "release:tag_user"} <= set(
         released
     )
     assert all(s["status"] == "succeeded" for s in released.values()), released
     assert _state() == before
-    again = release(eng, run.run_id, shipped(), options={"reenable_keys": True})  # idempotent
+    again = release(eng, run.run_id, options={"reenable_keys": True})  # idempotent
     assert [s for s in again.steps if s["id"].startswith("release:")] == list(released.values())
 
 
@@ -41,11 +41,11 @@ def test_release_refuses_after_drift_naming_the_difference(moto_endpoint: str, r
     eng = engine()
     run = eng.run(shipped(), finding_of(sample_event()))
     boto3.client("iam").tag_user(UserName="ci-deploy", Tags=[{"Key": "responder:incident", "Value": "someone"}])
-    result = release(eng, run.run_id, shipped(), step_id="tag_user")
+    result = release(eng, run.run_id, step_id="tag_user")
     step = next(s for s in result.steps if s["id"] == "release:tag_user")
     assert step["status"] == "failed"
     assert "responder:incident" in step["error"] and "changed since" in step["error"]
-    forced = release(eng, run.run_id, shipped(), step_id="tag_user", force=True)
+    forced = release(eng, run.run_id, step_id="tag_user", force=True)
     assert next(s for s in forced.steps if s["id"] == "release:tag_user")["status"] == "succeeded"
 
 
@@ -53,7 +53,7 @@ def test_keys_stay_inactive_without_the_flag(moto_endpoint: str, responder_home)
     seed_user()
     eng = engine()
     run = eng.run(shipped(), finding_of(sample_event()))
-    result = release(eng, run.run_id, shipped())
+    result = release(eng, run.run_id)
     step = next(s for s in result.steps if s["id"] == "release:deactivate_key")
     assert step["status"] == "failed" and "--reenable-keys" in step["error"]
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Inactive"

@@ -64,7 +64,7 @@ def test_contains_then_release_restores_the_state_before(moto_endpoint: str, res
     assert all(g == [iso] for g in during["security_groups"].values())
     assert len(steps["snapshot_volumes"]["output"]["snapshot_ids"]) == 2
 
-    result = release(eng, run.run_id, shipped(PLAYBOOK))
+    result = release(eng, run.run_id)
     released = {s["id"]: s for s in result.steps if s["id"].startswith("release:")}
     assert all(s["status"] == "succeeded" for s in released.values()), released
     assert "release:snapshot_volumes" not in released  # evidence stays; nothing to undo
@@ -81,12 +81,12 @@ def test_release_refused_after_a_security_group_changed_by_hand(moto_endpoint: s
     by_hand = ec2.create_security_group(GroupName="opened-by-hand", Description="x", VpcId=vpc)["GroupId"]
     ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[by_hand])
     ec2.modify_instance_attribute(InstanceId=INSTANCE, Groups=[by_hand])
-    result = release(eng, run.run_id, shipped(PLAYBOOK), step_id="isolate_network")
+    result = release(eng, run.run_id, step_id="isolate_network")
     step = next(s for s in result.steps if s["id"] == "release:isolate_network")
     assert step["status"] == "failed"
     assert eni in step["error"] and by_hand in step["error"] and "changed since isolation" in step["error"]
     assert _state()["security_groups"] == {eni: [by_hand]}, "a refused release changes nothing"
-    forced = release(eng, run.run_id, shipped(PLAYBOOK), step_id="isolate_network", force=True)
+    forced = release(eng, run.run_id, step_id="isolate_network", force=True)
     assert next(s for s in forced.steps if s["id"] == "release:isolate_network")["status"] == "succeeded"
 
 

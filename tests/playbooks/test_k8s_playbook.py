@@ -108,7 +108,7 @@ def test_guardduty_eks_runtime_finding_end_to_end_and_release(moto_endpoint: str
     again = eng.run(shipped(PLAYBOOK), gd_finding())  # a redelivery repeats nothing
     assert again.run_id == result.run_id and len(kube.requests_of("POST")) == 1
 
-    released = release(eng, result.run_id, shipped(PLAYBOOK))
+    released = release(eng, result.run_id)
     rel = {s["id"]: s["status"] for s in released.steps if s["id"].startswith("release:")}
     assert rel == {f"release:{s}": "succeeded" for s in ("cordon_node", "revoke_irsa_sessions", "isolate_pod",
                                                          "label_pod")}
@@ -125,11 +125,11 @@ def test_release_refused_after_the_policy_was_changed_by_hand(moto_endpoint: str
     eng = engine()
     result = eng.run(shipped(PLAYBOOK), gd_finding())
     kube.state.network_policies[POLICY]["spec"]["egress"] = [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]
-    released = release(eng, result.run_id, shipped(PLAYBOOK), step_id="isolate_pod")
+    released = release(eng, result.run_id, step_id="isolate_pod")
     [step] = [s for s in released.steps if s["id"] == "release:isolate_pod"]
     assert step["status"] == "failed" and "spec.egress" in step["error"]
     assert POLICY in kube.state.network_policies  # nothing deleted
-    forced = release(eng, result.run_id, shipped(PLAYBOOK), step_id="isolate_pod", force=True)
+    forced = release(eng, result.run_id, step_id="isolate_pod", force=True)
     assert next(s for s in forced.steps if s["id"] == "release:isolate_pod")["status"] == "succeeded"
     assert POLICY not in kube.state.network_policies
     assert_no_pod_deleted(kube)

@@ -60,7 +60,7 @@ def test_stolen_session_denied_then_released(moto_endpoint: str, responder_home)
     assert steps["deny_stolen_session"]["output"]["denied_userids"] == [f"{role_id}:example"]
     assert steps["revoke_all_sessions"]["status"] == "skipped" and steps["lock_trust_policy"]["status"] == "skipped"
     assert "responder-deny-session" in _state()["policies"]
-    result = release(eng, run.run_id, shipped(PLAYBOOK))
+    result = release(eng, run.run_id)
     assert all(s["status"] == "succeeded" for s in result.steps if s["id"].startswith("release:"))
     assert _state() == before
 
@@ -83,7 +83,7 @@ def test_exfiltrated_instance_credentials_revoke_all_and_lock_behind_approval(mo
     done = eng.resume(run.run_id, loaded)
     assert done.status == "succeeded"
     assert _state()["trust"] == LOCKED_TRUST
-    release(eng, run.run_id, loaded)
+    release(eng, run.run_id)
     assert _state() == before
 
 
@@ -96,7 +96,7 @@ def test_release_refused_after_the_trust_policy_was_edited(moto_endpoint: str, r
                      at=eng.clock.now(), via="cli")
     eng.resume(run.run_id, loaded)
     boto3.client("iam").update_assume_role_policy(RoleName="Admin", PolicyDocument=json.dumps(TRUST))
-    result = release(eng, run.run_id, loaded, step_id="lock_trust_policy")
+    result = release(eng, run.run_id, step_id="lock_trust_policy")
     step = next(s for s in result.steps if s["id"] == "release:lock_trust_policy")
     assert step["status"] == "failed" and "trust policy of role Admin was edited" in step["error"]
 

@@ -50,7 +50,7 @@ def test_public_bucket_blocked_then_released(moto_endpoint: str, responder_home)
     assert describe_bucket(s3, BUCKET)["public_access_block"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
     assert describe_bucket(s3, BUCKET)["policy_statements"] == 1, "the public policy stays as evidence"
-    release(eng, run.run_id, shipped(PLAYBOOK))
+    release(eng, run.run_id)
     assert describe_bucket(s3, BUCKET) == before
 
 
@@ -68,7 +68,7 @@ def test_release_refused_after_the_block_was_changed(moto_endpoint: str, respond
     run = eng.run(shipped(PLAYBOOK), finding)
     boto3.client("s3").put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": True})
-    result = release(eng, run.run_id, shipped(PLAYBOOK))
+    result = release(eng, run.run_id)
     step = next(s for s in result.steps if s["id"] == "release:block_public_access")
     assert step["status"] == "failed" and "BlockPublicPolicy" in step["error"]
 

@@ -511,7 +511,7 @@ class Engine:
         records: dict[str, StepRecord],
     ) -> StepRecord:
         run_id = run.run_id
-        variables = self._context_vars(self.store.get_run(run_id) or run, finding, records)
+        variables = self._context_vars(run, finding, records)
         now = self.clock.now()
         if action_cls.category != Category.EVIDENCE:
             self.store.mark_milestone(run_id, "evidence_secured", now)

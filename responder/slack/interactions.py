@@ -7,8 +7,8 @@ Order matters, and each check refuses before anything is recorded:
 2. replay: each signed request is accepted once (its signature is claimed in the store with a
    conditional write), so a captured request re-sent inside the five minutes is refused;
 3. the approval exists, is still pending and not past its timeout (the sweep applies the default);
-4. the clicking user is allowed: a listed user id/name, or a member of a listed user group
-   (``usergroups.users.list``, cached for a minute);
+4. the clicking user is allowed: a listed Slack user id, or a member of a listed user group
+   (``usergroups.users.list``, cached for a minute) — never the ``username``/``name`` the payload carries;
 5. ``store.decide`` records exactly one decision; a second click gets the first decision back.
 
 The caller answers Slack at once and resumes the run elsewhere (Slack waits only 3 seconds).
@@ -108,14 +108,19 @@ def _action(payload: dict[str, Any]) -> tuple[bool, str, str] | None:
 
 
 def allowed(approval: ApprovalRecord, user: dict[str, Any], members: Callable[[str], frozenset[str]]) -> bool:
-    """No list means the channel is the boundary; otherwise the user or one of their groups must be listed."""
+    """No list means the channel is the boundary; otherwise the user's id or one of their groups must be listed.
+
+    Only the Slack user id counts. ``username`` and ``name`` in the payload are display data a workspace
+    member can set to anything (including another person's id), so they never authorise a decision.
+    """
     if not approval.allowed_users and not approval.allowed_groups:
         return True
-    ids = {str(user.get(k)) for k in ("id", "username", "name") if user.get(k)}
-    if ids & set(approval.allowed_users):
+    user_id = user.get("id")
+    if not isinstance(user_id, str) or not user_id:
+        return False
+    if user_id in approval.allowed_users:
         return True
-    user_id = str(user.get("id") or "")
-    return any(user_id and user_id in members(group) for group in approval.allowed_groups)
+    return any(user_id in members(group) for group in approval.allowed_groups)
 
 
 def handle(body: bytes, headers: Mapping[str, str], *, store: RunStore, secret: str, now: datetime,

@@ -110,6 +110,21 @@ def test_wrong_user_refused_group_member_allowed(drill: Drill) -> None:
     assert [p["usergroup"] for p in drill.slack.of("usergroups.users.list")] == ["S0ONCALL"]  # cached
 
 
+def test_approver_matched_by_id_never_by_the_name_the_payload_carries(drill: Drill) -> None:
+    """A validly signed click from a stranger who set their username/name to the approver's id is refused."""
+    run_id = _waiting(drill)
+    body = click_body(run_id, "quarantine_user", user_id=STRANGER, username=APPROVER)
+    reply = _click(body, sign(body, SECRET))
+    assert reply["statusCode"] == 403
+    assert _store().get_approval(run_id, "quarantine_user").state == "pending"
+    refused = [e for e in _store().audit_log(run_id) if e["event"] == "approval_refused"]
+    assert refused and refused[0]["actor"] == f"slack:{STRANGER}"
+    assert "responder-quarantine" not in user_policies(drill)
+    body = click_body(run_id, "quarantine_user", user_id=APPROVER, username="someone-else")  # the id decides
+    assert _click(body, sign(body, SECRET))["statusCode"] == 200
+    assert _store().get_approval(run_id, "quarantine_user").decided_by == APPROVER
+
+
 def test_group_members_cached_briefly(slack: Any) -> None:
     from slack_sdk import WebClient
 

@@ -51,17 +51,24 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evidence, name="evidence")
 
     @evidence.command()
-    def verify(run_id: Annotated[str, typer.Argument(help="the run whose evidence to check")],
-               folder: Annotated[Path | None, typer.Option("--dir", help="check an exported hand-over folder "
-                                                            "instead of the configured locker")] = None,
-               sandbox: SandboxOpt = False, as_json: JsonOpt = False) -> None:
+    def verify(
+        run_id: Annotated[str, typer.Argument(help="the run whose evidence to check")],
+        folder: Annotated[
+            Path | None,
+            typer.Option("--dir", help="check an exported hand-over folder instead of the configured locker"),
+        ] = None,
+        sandbox: SandboxOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Check every artifact's SHA-256 and the hash-chained custody log; exit 1 naming what is wrong."""
         report = _locker(sandbox, folder).verify(run_id)
         if as_json:
             print_json(report.as_dict())
         elif report.intact:
-            console().print(f"[green]intact[/]: {report.artifacts} artifacts, {report.entries} custody entries "
-                            f"for run {text(run_id)}")
+            console().print(
+                f"[green]intact[/]: {report.artifacts} artifacts, {report.entries} custody entries "
+                f"for run {text(run_id)}"
+            )
         else:
             table = Table(title=f"evidence of {text(run_id)} is NOT intact", title_justify="left")
             for column in ("problem", "where", "detail"):
@@ -84,29 +91,41 @@ def register(app: typer.Typer) -> None:
         for column in ("artifact", "sha256", "size", "collected", "by"):
             table.add_column(column, overflow="fold")
         for a in artifacts:
-            table.add_row(text(a["name"]), text(a["sha256"]), str(a["size"]), text(a["collected_at"]),
-                          text(a["collected_by"]))
+            table.add_row(
+                text(a["name"]), text(a["sha256"]), str(a["size"]), text(a["collected_at"]), text(a["collected_by"])
+            )
         console().print(table)
         console().print(f"{len(custody)} custody entries")
 
     @evidence.command()
-    def export(run_id: Annotated[str, typer.Argument()],
-               out: Annotated[Path, typer.Option("--out", help="folder to copy the evidence into")],
-               actor: Annotated[str | None, typer.Option(help="who takes the hand-over (recorded)")] = None,
-               sandbox: SandboxOpt = False, as_json: JsonOpt = False) -> None:
+    def export(
+        run_id: Annotated[str, typer.Argument()],
+        out: Annotated[Path, typer.Option("--out", help="folder to copy the evidence into")],
+        actor: Annotated[str | None, typer.Option(help="who takes the hand-over (recorded)")] = None,
+        sandbox: SandboxOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
         """Copy artifacts, manifest and custody log for hand-over, recording the hand-over in the chain."""
         locker = _locker(sandbox)
         if not locker.artifacts(run_id) and not locker.custody(run_id):
             raise BadInput(f"no evidence for run {run_id}; `responder runs` lists runs")
         target = locker.export(run_id, out, actor=actor or _actor(), at=SystemClock().now())
         report = LocalLocker(target.parent).verify(run_id)
-        result = {"run_id": run_id, "out": str(target), "artifacts": report.artifacts,
-                  "custody_entries": report.entries, "intact": report.intact, "problems": report.problems}
+        result = {
+            "run_id": run_id,
+            "out": str(target),
+            "artifacts": report.artifacts,
+            "custody_entries": report.entries,
+            "intact": report.intact,
+            "problems": report.problems,
+        }
         if as_json:
             print_json(result)
         else:
             state = "[green]intact[/]" if report.intact else "[red]NOT intact[/]"
-            console().print(f"exported {report.artifacts} artifacts and {report.entries} custody entries to "
-                            f"{text(target)} ({state}); check later with `responder evidence verify "
-                            f"{text(run_id)} --dir {text(target.parent)}`")
+            console().print(
+                f"exported {report.artifacts} artifacts and {report.entries} custody entries to "
+                f"{text(target)} ({state}); check later with `responder evidence verify "
+                f"{text(run_id)} --dir {text(target.parent)}`"
+            )
         raise typer.Exit(0 if report.intact else 1)

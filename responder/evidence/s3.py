@@ -42,8 +42,10 @@ def parse_retention(value: str | None) -> tuple[str, int]:
     mode, _, days = value.partition(":")
     mode = mode.strip().upper()
     if mode not in MODES or not days.strip().isdigit() or int(days) < 1:
-        raise ConfigInvalid(f"{RETENTION_ENV}={value!r}: expected MODE:DAYS with MODE one of {', '.join(MODES)} "
-                            "and DAYS ≥ 1, e.g. COMPLIANCE:365")
+        raise ConfigInvalid(
+            f"{RETENTION_ENV}={value!r}: expected MODE:DAYS with MODE one of {', '.join(MODES)} "
+            "and DAYS ≥ 1, e.g. COMPLIANCE:365"
+        )
     return mode, int(days)
 
 
@@ -56,8 +58,9 @@ def stored_name(name: str) -> str:
 
 
 class S3Locker:
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None,
-                 retention: tuple[str, int] = DEFAULT_RETENTION) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, client: Any = None, retention: tuple[str, int] = DEFAULT_RETENTION
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.mode, self.days = retention
@@ -70,12 +73,16 @@ class S3Locker:
 
     @classmethod
     def from_url(cls, url: str, *, client: Any = None, retention: str | None = None) -> S3Locker:
-        rest = url[len("s3://"):] if url.startswith("s3://") else url
+        rest = url[len("s3://") :] if url.startswith("s3://") else url
         bucket, _, prefix = rest.partition("/")
         if not bucket:
             raise ConfigInvalid(f"evidence URL {url!r} names no bucket (expected s3://BUCKET/PREFIX)")
-        return cls(bucket, prefix, client=client,
-                   retention=parse_retention(retention if retention is not None else os.environ.get(RETENTION_ENV)))
+        return cls(
+            bucket,
+            prefix,
+            client=client,
+            retention=parse_retention(retention if retention is not None else os.environ.get(RETENTION_ENV)),
+        )
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -105,19 +112,29 @@ class S3Locker:
             else:
                 raise
         if config.get("ObjectLockEnabled") != "Enabled":
-            raise Refused(f"evidence bucket {self.bucket} has no Object Lock: evidence there could be deleted or "
-                          "replaced; refusing to use it",
-                          hint="create the bucket with Object Lock enabled (it cannot be turned on later for "
-                               "existing buckets without AWS support)")
+            raise Refused(
+                f"evidence bucket {self.bucket} has no Object Lock: evidence there could be deleted or "
+                "replaced; refusing to use it",
+                hint="create the bucket with Object Lock enabled (it cannot be turned on later for "
+                "existing buckets without AWS support)",
+            )
         self._checked = True
 
-    def _put_once(self, key: str, body: bytes, at: datetime, content_type: str,
-                  metadata: dict[str, str] | None = None) -> bool:
+    def _put_once(
+        self, key: str, body: bytes, at: datetime, content_type: str, metadata: dict[str, str] | None = None
+    ) -> bool:
         """Write-once with retention. False when the key already exists (someone got there first)."""
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*",
-                               ObjectLockMode=self.mode, ObjectLockRetainUntilDate=at + timedelta(days=self.days),
-                               Metadata=metadata or {})
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                IfNoneMatch="*",
+                ObjectLockMode=self.mode,
+                ObjectLockRetainUntilDate=at + timedelta(days=self.days),
+                Metadata=metadata or {},
+            )
         except self.s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                 return False
@@ -148,11 +165,20 @@ class S3Locker:
                 meta = json.loads(data)
             except json.JSONDecodeError:
                 continue
-            out[str(meta.get("name") or key[len(base):-len(".json")])] = meta
+            out[str(meta.get("name") or key[len(base) : -len(".json")])] = meta
         return out
 
-    def put(self, run_id: str, name: str, data: bytes, *, collected_by: str, at: datetime,
-            content_type: str = "application/json", details: dict[str, Any] | None = None) -> Artifact:
+    def put(
+        self,
+        run_id: str,
+        name: str,
+        data: bytes,
+        *,
+        collected_by: str,
+        at: datetime,
+        content_type: str = "application/json",
+        details: dict[str, Any] | None = None,
+    ) -> Artifact:
         digest = sha256(data)
         with self._lock:
             self._ensure_locked_bucket()
@@ -175,17 +201,46 @@ class S3Locker:
                     continue
                 version += 1
                 candidate = f"{base}~{version}"
-            artifact = Artifact(name=candidate, sha256=digest, size=len(data), uri=self._uri(key),
-                                collected_at=iso(at) or "", collected_by=collected_by, content_type=content_type)
-            self._put_once(self._key(run_id, "manifest", f"{candidate}.json"), canonical(artifact.as_dict()), at,
-                           "application/json")
+            artifact = Artifact(
+                name=candidate,
+                sha256=digest,
+                size=len(data),
+                uri=self._uri(key),
+                collected_at=iso(at) or "",
+                collected_by=collected_by,
+                content_type=content_type,
+            )
+            self._put_once(
+                self._key(run_id, "manifest", f"{candidate}.json"),
+                canonical(artifact.as_dict()),
+                at,
+                "application/json",
+            )
             manifest[candidate] = artifact.as_dict()
-            self._append(run_id, {"event": "collected", "artifact": candidate, "sha256": digest,
-                                  "actor": collected_by, "time": iso(at), "details": details or {}}, at)
+            self._append(
+                run_id,
+                {
+                    "event": "collected",
+                    "artifact": candidate,
+                    "sha256": digest,
+                    "actor": collected_by,
+                    "time": iso(at),
+                    "details": details or {},
+                },
+                at,
+            )
         return artifact
 
-    def put_json(self, run_id: str, name: str, obj: Any, *, collected_by: str, at: datetime,
-                 details: dict[str, Any] | None = None) -> Artifact:
+    def put_json(
+        self,
+        run_id: str,
+        name: str,
+        obj: Any,
+        *,
+        collected_by: str,
+        at: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> Artifact:
         data = json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False).encode()
         return self.put(run_id, name, data, collected_by=collected_by, at=at, details=details)
 
@@ -193,9 +248,15 @@ class S3Locker:
         """An artifact without its manifest entry (a writer died between the two): describe what is there."""
         head = self.s3.head_object(Bucket=self.bucket, Key=key)
         data = self.read(run_id, name)
-        meta = Artifact(name=name, sha256=sha256(data), size=len(data), uri=self._uri(key),
-                        collected_at=iso(head.get("LastModified")) or iso(at) or "", collected_by="unknown (recovered)",
-                        content_type=str(head.get("ContentType") or "application/octet-stream")).as_dict()
+        meta = Artifact(
+            name=name,
+            sha256=sha256(data),
+            size=len(data),
+            uri=self._uri(key),
+            collected_at=iso(head.get("LastModified")) or iso(at) or "",
+            collected_by="unknown (recovered)",
+            content_type=str(head.get("ContentType") or "application/octet-stream"),
+        ).as_dict()
         self._put_once(self._key(run_id, "manifest", f"{name}.json"), canonical(meta), at, "application/json")
         return meta
 
@@ -215,12 +276,31 @@ class S3Locker:
             count, prev = self._tail(run_id)  # another writer appended meanwhile
         raise Refused(f"could not append to the custody log of {run_id}: sequence numbers kept being taken")
 
-    def record(self, run_id: str, event: str, *, actor: str, at: datetime, artifact: str | None = None,
-               sha: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        at: datetime,
+        artifact: str | None = None,
+        sha: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         with self._lock:
             self._ensure_locked_bucket()
-            return self._append(run_id, {"event": event, "artifact": artifact, "sha256": sha, "actor": actor,
-                                         "time": iso(at), "details": details or {}}, at)
+            return self._append(
+                run_id,
+                {
+                    "event": event,
+                    "artifact": artifact,
+                    "sha256": sha,
+                    "actor": actor,
+                    "time": iso(at),
+                    "details": details or {},
+                },
+                at,
+            )
 
     def artifacts(self, run_id: str) -> list[Artifact]:
         return [Artifact(**meta) for _, meta in sorted(self._manifest(run_id).items())]
@@ -239,8 +319,14 @@ class S3Locker:
             try:
                 out.append(json.loads(data or b""))
             except json.JSONDecodeError:
-                out.append({"seq": None, "hash": None, "event": "unreadable", "raw": (data or b"")[:200].decode(
-                    errors="replace")})
+                out.append(
+                    {
+                        "seq": None,
+                        "hash": None,
+                        "event": "unreadable",
+                        "raw": (data or b"")[:200].decode(errors="replace"),
+                    }
+                )
         return out
 
     def verify(self, run_id: str) -> VerifyReport:
@@ -255,7 +341,7 @@ class S3Locker:
         actual: dict[str, str | None] = {name: None for name in manifest}
         for key in self._keys(art_prefix):
             data = self._get(key)
-            actual[key[len(art_prefix):]] = sha256(data) if data is not None else None
+            actual[key[len(art_prefix) :]] = sha256(data) if data is not None else None
         check_chain(report, entries, manifest, actual)
         self._check_versions(report, run_prefix)
         return report
@@ -270,15 +356,22 @@ class S3Locker:
             for m in page.get("DeleteMarkers", []):
                 markers.setdefault(m["Key"], []).append(m)
         for key in sorted(set(versions) | set(markers)):
-            subject = key[len(run_prefix):]
+            subject = key[len(run_prefix) :]
             kept = versions.get(key, [])
             if len(kept) > 1:
                 first = min(kept, key=lambda v: v["LastModified"])
-                report.add("object_overwritten", subject, f"written {len(kept)} times; the original version "
-                           f"{first.get('VersionId')} is still held under Object Lock")
+                report.add(
+                    "object_overwritten",
+                    subject,
+                    f"written {len(kept)} times; the original version "
+                    f"{first.get('VersionId')} is still held under Object Lock",
+                )
             if markers.get(key):
-                report.add("object_deleted", subject, "a delete marker hides it; the original version is still "
-                           "held under Object Lock")
+                report.add(
+                    "object_deleted",
+                    subject,
+                    "a delete marker hides it; the original version is still held under Object Lock",
+                )
 
     def export(self, run_id: str, out: Path, *, actor: str, at: datetime) -> Path:
         """Copy artifacts, manifest and custody log to a folder (the local locker's layout), recording it."""

@@ -81,7 +81,8 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str, now: datetime) 
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     try:
         return SignatureVerifier(secret, clock=_At()).is_valid(  # type: ignore[arg-type]
-            body, lowered.get("x-slack-request-timestamp"), lowered.get("x-slack-signature"))
+            body, lowered.get("x-slack-request-timestamp"), lowered.get("x-slack-signature")
+        )
     except (ValueError, TypeError):  # a non-numeric timestamp
         return False
 
@@ -123,14 +124,23 @@ def allowed(approval: ApprovalRecord, user: dict[str, Any], members: Callable[[s
     return any(user_id in members(group) for group in approval.allowed_groups)
 
 
-def handle(body: bytes, headers: Mapping[str, str], *, store: RunStore, secret: str, now: datetime,
-           client: Any = None, members: Callable[[str], frozenset[str]] | None = None) -> Reply:
+def handle(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    store: RunStore,
+    secret: str,
+    now: datetime,
+    client: Any = None,
+    members: Callable[[str], frozenset[str]] | None = None,
+) -> Reply:
     """Verify and record one click. Never raises for bad input: it answers with a status."""
     if not verify(body, headers, secret, now):
         return Reply(401, "invalid or stale Slack signature")
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    nonce = hashlib.sha256(f"{lowered.get('x-slack-request-timestamp')}:{lowered.get('x-slack-signature')}"
-                           .encode()).hexdigest()
+    nonce = hashlib.sha256(
+        f"{lowered.get('x-slack-request-timestamp')}:{lowered.get('x-slack-signature')}".encode()
+    ).hexdigest()
     first = {"at": iso(now), "token": uuid.uuid4().hex}
     if store.put_item("slack-request", nonce, first, overwrite=False).get("token") != first["token"]:
         return Reply(409, "this request was already received (replay refused)")
@@ -148,26 +158,59 @@ def handle(body: bytes, headers: Mapping[str, str], *, store: RunStore, secret: 
     if approval is None or not user_id:
         return Reply(404, "no such approval request", run_id, step_id)
     if approval.state != ApprovalState.PENDING:
-        return Reply(200, f"already {approval.state.value} by {approval.decided_by}", run_id, step_id,
-                     approval=approval, message=approval.message)
+        return Reply(
+            200,
+            f"already {approval.state.value} by {approval.decided_by}",
+            run_id,
+            step_id,
+            approval=approval,
+            message=approval.message,
+        )
     if approval.timeout_at and approval.timeout_at <= (iso(now) or ""):
-        return Reply(410, f"this request timed out at {approval.timeout_at}; its default "
-                          f"({approval.on_timeout}) applies", run_id, step_id, approval=approval)
+        return Reply(
+            410,
+            f"this request timed out at {approval.timeout_at}; its default ({approval.on_timeout}) applies",
+            run_id,
+            step_id,
+            approval=approval,
+        )
     members = members or GroupMembers(client)
     if not allowed(approval, user, members):
-        store.audit(run_id, now, "approval_refused", actor=f"slack:{user_id}", step=step_id,
-                    reason="user not in the allowed users or groups")
+        store.audit(
+            run_id,
+            now,
+            "approval_refused",
+            actor=f"slack:{user_id}",
+            step=step_id,
+            reason="user not in the allowed users or groups",
+        )
         return Reply(403, "you are not among the approvers of this step", run_id, step_id, approval=approval)
     name = str(user.get("username") or user.get("name") or user_id)[:80]
-    decided, won = store.decide(run_id, step_id, approved=approve, by=user_id,
-                                reason=f"{'approved' if approve else 'denied'} in Slack by {name}", at=now,
-                                via="slack")
-    store.audit(run_id, now, "approval_decided", actor=f"slack:{user_id}", step=step_id,
-                decision=decided.state.value, applied=won)
+    decided, won = store.decide(
+        run_id,
+        step_id,
+        approved=approve,
+        by=user_id,
+        reason=f"{'approved' if approve else 'denied'} in Slack by {name}",
+        at=now,
+        via="slack",
+    )
+    store.audit(
+        run_id,
+        now,
+        "approval_decided",
+        actor=f"slack:{user_id}",
+        step=step_id,
+        decision=decided.state.value,
+        applied=won,
+    )
     if won and client is not None:
         update_message(client, decided)
-    text = (f"{decided.state.value}: the run resumes" if won
-            else f"already {decided.state.value} by {decided.decided_by}; nothing changed")
+    text = (
+        f"{decided.state.value}: the run resumes"
+        if won
+        else f"already {decided.state.value} by {decided.decided_by}; nothing changed"
+    )
     return Reply(200, text, run_id, step_id, applied=won, approval=decided, message=decided.message)
 
 

@@ -15,8 +15,14 @@ AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 def filled(tmp_path: Path) -> LocalLocker:
     locker = LocalLocker(tmp_path / "evidence")
     locker.put_json(RUN, "capture/pod.json", {"metadata": {"name": "web"}}, collected_by="responder:k8s", at=AT)
-    locker.put(RUN, "capture/logs/app.log", b"line one\nline two\n", collected_by="responder:k8s", at=AT,
-               content_type="text/plain")
+    locker.put(
+        RUN,
+        "capture/logs/app.log",
+        b"line one\nline two\n",
+        collected_by="responder:k8s",
+        at=AT,
+        content_type="text/plain",
+    )
     locker.put_json(RUN, "capture/events.json", {"items": []}, collected_by="responder:k8s", at=AT)
     locker.record(RUN, "shared", actor="alice", at=AT, artifact="capture/pod.json", details={"to": "legal"})
     return locker

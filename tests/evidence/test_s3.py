@@ -29,8 +29,14 @@ def s3(moto_endpoint: str) -> object:
 def filled(mode: str = "COMPLIANCE") -> S3Locker:
     locker = S3Locker.from_url(f"s3://{BUCKET}/cases", retention=f"{mode}:30")
     locker.put_json(RUN, "capture/pod.json", {"metadata": {"name": "web"}}, collected_by="responder:k8s", at=AT)
-    locker.put(RUN, "capture/logs/app.log", b"line one\nline two\n", collected_by="responder:k8s", at=AT,
-               content_type="text/plain")
+    locker.put(
+        RUN,
+        "capture/logs/app.log",
+        b"line one\nline two\n",
+        collected_by="responder:k8s",
+        at=AT,
+        content_type="text/plain",
+    )
     locker.put_json(RUN, "capture/events.json", {"items": []}, collected_by="responder:k8s", at=AT)
     locker.record(RUN, "shared", actor="alice", at=AT, artifact="capture/pod.json")
     return locker
@@ -43,8 +49,11 @@ def kinds(locker: S3Locker) -> set[tuple[str, str]]:
 def test_round_trip_and_export_verify(s3: object, tmp_path: Path) -> None:
     locker = filled()
     assert isinstance(open_locker(f"s3://{BUCKET}/cases"), S3Locker)
-    assert [a.name for a in locker.artifacts(RUN)] == ["capture/events.json", "capture/logs/app.log",
-                                                       "capture/pod.json"]
+    assert [a.name for a in locker.artifacts(RUN)] == [
+        "capture/events.json",
+        "capture/logs/app.log",
+        "capture/pod.json",
+    ]
     assert locker.read(RUN, "capture/logs/app.log") == b"line one\nline two\n"
     assert [e["seq"] for e in locker.custody(RUN)] == [1, 2, 3, 4]
     report = locker.verify(RUN)
@@ -95,16 +104,22 @@ def test_flipped_byte_is_named_and_the_original_is_still_held(s3: object) -> Non
     data = bytearray(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     data[3] ^= 0x01
     client.put_object(Bucket=BUCKET, Key=key, Body=bytes(data))  # a new version on top of the locked one
-    assert kinds(locker) == {("artifact_changed", "capture/logs/app.log"),
-                             ("object_overwritten", "artifacts/capture/logs/app.log")}
+    assert kinds(locker) == {
+        ("artifact_changed", "capture/logs/app.log"),
+        ("object_overwritten", "artifacts/capture/logs/app.log"),
+    }
 
 
 def test_deleted_custody_entry_is_named(s3: object) -> None:
     locker = filled()
     boto3.client("s3", region_name="us-east-1").delete_object(Bucket=BUCKET, Key=f"cases/{RUN}/custody/00000002.json")
     problems = kinds(locker)
-    assert {("custody_order", "custody entry 2"), ("custody_chain", "custody entry 2"),
-            ("custody_missing", "capture/logs/app.log"), ("object_deleted", "custody/00000002.json")} <= problems
+    assert {
+        ("custody_order", "custody entry 2"),
+        ("custody_chain", "custody entry 2"),
+        ("custody_missing", "capture/logs/app.log"),
+        ("object_deleted", "custody/00000002.json"),
+    } <= problems
 
 
 def test_reordered_custody_entries_are_named(s3: object) -> None:
@@ -116,9 +131,12 @@ def test_reordered_custody_entries_are_named(s3: object) -> None:
     client.put_object(Bucket=BUCKET, Key=two, Body=body3)
     client.put_object(Bucket=BUCKET, Key=three, Body=body2)
     problems = kinds(locker)
-    assert {("custody_order", "custody entry 2"), ("custody_order", "custody entry 3"),
-            ("object_overwritten", "custody/00000002.json"),
-            ("object_overwritten", "custody/00000003.json")} <= problems
+    assert {
+        ("custody_order", "custody entry 2"),
+        ("custody_order", "custody entry 3"),
+        ("object_overwritten", "custody/00000002.json"),
+        ("object_overwritten", "custody/00000003.json"),
+    } <= problems
 
 
 def test_concurrent_appends_never_share_a_sequence_number(s3: object) -> None:
@@ -148,8 +166,9 @@ def test_retention_setting() -> None:
 
 
 @pytest.mark.usefixtures("with_scope_logs")
-def test_engine_writes_a_runs_evidence_into_the_locked_bucket(s3: object, responder_home: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_writes_a_runs_evidence_into_the_locked_bucket(
+    s3: object, responder_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.helpers import engine, finding_of, sample_event, seed_user, shipped
 
     monkeypatch.setenv("RESPONDER_EVIDENCE", f"s3://{BUCKET}/runs")

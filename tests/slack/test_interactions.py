@@ -24,9 +24,16 @@ def _waiting(drill: Drill) -> str:
 
 
 def _click(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return lambda_handler.on_slack({"version": "2.0", "rawPath": "/", "body": body.decode(),
-                                    "headers": {k.lower(): v for k, v in headers.items()},
-                                    "isBase64Encoded": False, "requestContext": {"http": {"method": "POST"}}})
+    return lambda_handler.on_slack(
+        {
+            "version": "2.0",
+            "rawPath": "/",
+            "body": body.decode(),
+            "headers": {k.lower(): v for k, v in headers.items()},
+            "isBase64Encoded": False,
+            "requestContext": {"http": {"method": "POST"}},
+        }
+    )
 
 
 def _store() -> Any:
@@ -55,8 +62,9 @@ def test_base64_body_from_function_url(drill: Drill) -> None:
     run_id = _waiting(drill)
     body = click_body(run_id, "quarantine_user", approve=False, user_id=APPROVER)
     headers = {k.lower(): v for k, v in sign(body, SECRET).items()}
-    reply = lambda_handler.on_slack({"body": base64.b64encode(body).decode(), "isBase64Encoded": True,
-                                     "headers": headers})
+    reply = lambda_handler.on_slack(
+        {"body": base64.b64encode(body).decode(), "isBase64Encoded": True, "headers": headers}
+    )
     assert reply["statusCode"] == 200
     assert _store().get_approval(run_id, "quarantine_user").state == "denied"
     assert "responder-quarantine" not in user_policies(drill)
@@ -142,16 +150,24 @@ def test_two_concurrent_approvals_exactly_one_applied(drill: Drill) -> None:
     """Two people click at once (different signed requests): one decision, one containment."""
     run_id = _waiting(drill)
     store = _store()
-    bodies = [click_body(run_id, "quarantine_user", user_id=APPROVER),
-              click_body(run_id, "quarantine_user", approve=False, user_id=ONCALL, username="oncall")]
+    bodies = [
+        click_body(run_id, "quarantine_user", user_id=APPROVER),
+        click_body(run_id, "quarantine_user", approve=False, user_id=ONCALL, username="oncall"),
+    ]
     barrier = threading.Barrier(2)
     replies: list[Any] = [None, None]
 
     def click(i: int) -> None:
         barrier.wait()
-        replies[i] = handle(bodies[i], sign(bodies[i], SECRET), store=store, secret=SECRET,
-                            now=lambda_handler._wired()["engine"].clock.now(), client=None,
-                            members=lambda group: frozenset({ONCALL}))
+        replies[i] = handle(
+            bodies[i],
+            sign(bodies[i], SECRET),
+            store=store,
+            secret=SECRET,
+            now=lambda_handler._wired()["engine"].clock.now(),
+            client=None,
+            members=lambda group: frozenset({ONCALL}),
+        )
 
     threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
     for t in threads:
@@ -177,8 +193,9 @@ def test_two_concurrent_approvals_exactly_one_applied(drill: Drill) -> None:
     step = store.get_step(run_id, "quarantine_user")
     assert step.state.value == ("succeeded" if winner.approval.state == "approved" else "denied")
     assert step.attempts <= 1
-    assert len([e for e in store.audit_log(run_id) if e["event"] == "step_applied"
-                and e.get("step") == "quarantine_user"]) == (1 if winner.approval.state == "approved" else 0)
+    assert len(
+        [e for e in store.audit_log(run_id) if e["event"] == "step_applied" and e.get("step") == "quarantine_user"]
+    ) == (1 if winner.approval.state == "approved" else 0)
     assert lambda_handler._resume(run_id, None)["status"] in ("succeeded", "failed")
 
 
@@ -190,8 +207,9 @@ def test_click_after_timeout_refused_and_sweep_applies_default(drill: Drill) -> 
     body = click_body(run_id, "quarantine_user", user_id=APPROVER)
     assert _click(body, sign(body, SECRET))["statusCode"] == 410
     swept = lambda_handler.on_schedule({"source": "aws.scheduler"})
-    assert swept["approvals"] == [{"run_id": run_id, "step_id": "quarantine_user", "decision": "denied",
-                                   "status": "succeeded"}]
+    assert swept["approvals"] == [
+        {"run_id": run_id, "step_id": "quarantine_user", "decision": "denied", "status": "succeeded"}
+    ]
     approval = store.get_approval(run_id, "quarantine_user")
     assert approval.decided_by == "timeout" and approval.via == "timeout"
     assert "responder-quarantine" not in user_policies(drill)
@@ -200,8 +218,9 @@ def test_click_after_timeout_refused_and_sweep_applies_default(drill: Drill) -> 
     assert lambda_handler.on_schedule({})["approvals"] == []  # nothing left to sweep
 
 
-def test_timeout_escalates_then_only_the_new_group_decides(moto_endpoint: str, slack: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timeout_escalates_then_only_the_new_group_decides(
+    moto_endpoint: str, slack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pathlib import Path
 
     from tests.approval_drill import start
@@ -210,8 +229,12 @@ def test_timeout_escalates_then_only_the_new_group_decides(moto_endpoint: str, s
     run_id = _waiting(drill)
     store = _store()
     now = lambda_handler._wired()["engine"].clock.now()  # the 30 minutes have passed:
-    store.update_approval(run_id, "quarantine_user", requested_at=iso(now - timedelta(minutes=31)),
-                          timeout_at=iso(now - timedelta(minutes=1)))
+    store.update_approval(
+        run_id,
+        "quarantine_user",
+        requested_at=iso(now - timedelta(minutes=31)),
+        timeout_at=iso(now - timedelta(minutes=1)),
+    )
     swept = lambda_handler.on_schedule({})
     assert swept["approvals"][0]["decision"] == "pending"
     approval = store.get_approval(run_id, "quarantine_user")

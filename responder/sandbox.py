@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigInvalid
 from .findings.model import Finding
 
 SANDBOX_HOME_ACCOUNT = "123456789012"
@@ -69,15 +70,34 @@ def sandbox_account(finding: Finding) -> str:
     return account if _ACCOUNT.match(account) else SANDBOX_HOME_ACCOUNT
 
 
+INSTALL_HINT = "pip install 'responder[sandbox]'  (from a checkout: pip install -e '.[sandbox]')"
+
+
+def require_emulator() -> Any:
+    """The emulator's server class, or a clear BadInput saying how to install it.
+
+    moto is the ``sandbox`` extra, not a runtime dependency: a production install (the Lambda, a
+    responder host) carries no AWS emulator. ``moto.server`` is imported rather than ``moto`` so a
+    moto without its ``[server]`` extra (no flask/werkzeug) is reported the same way.
+    """
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise ConfigInvalid(
+            f"the sandbox needs the AWS emulator (moto[server]), which is not installed ({exc.name or exc})",
+            hint=INSTALL_HINT,
+        ) from None
+    return ThreadedMotoServer
+
+
 @contextmanager
 def start_sandbox(finding: Finding) -> Iterator[Sandbox]:
     """Start moto on 127.0.0.1, seed it from the finding, and point this process's boto3 at it."""
     import logging
 
-    from moto.server import ThreadedMotoServer
-
+    server_class = require_emulator()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines in the drill's output
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     saved = {k: os.environ.get(k) for k in _ENV}
     try:

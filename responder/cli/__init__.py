@@ -33,15 +33,18 @@ for _module in ("scope", "samples", "notify", "evidence", "release", "people", "
 
 def main() -> None:
     """Console entry point: map responder's errors to exit codes with a message that says what next."""
+    from rich.markup import escape
+
     from .render import err_console
 
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except ResponderError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # escaped: messages quote finding fields and install hints ('responder[sandbox]'), not markup
+        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console().print(f"[dim]→ {exc.hint}[/]", highlight=False, soft_wrap=True)
+            err_console().print(f"[dim]→ {escape(exc.hint)}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -224,6 +224,8 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Say what each step would change, calling only read APIs."""
+        if sandbox:
+            _require_emulator()
         findings = load_file(event)
         loaded = _playbooks(playbooks)
         settings = _settings()
@@ -273,6 +275,8 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Run the matching playbook(s) for the findings in EVENT (joins an existing run; repeats nothing)."""
+        if sandbox:
+            _require_emulator()
         findings = load_file(event)
         loaded = _playbooks(playbooks)
         results: list[RunResult] = []
@@ -394,6 +398,7 @@ def register(app: typer.Typer) -> None:
         """Replay a shipped GuardDuty finding (leaked IAM key) against the embedded AWS emulator."""
         from importlib import resources
 
+        _require_emulator()
         sample = resources.files("responder") / "data" / "samples" / "guardduty-iam-exfiltration.json"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         home = _settings().home / "demo" / stamp
@@ -538,6 +543,13 @@ def _human(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def _require_emulator() -> None:
+    """Before reading anything: say how to install the emulator if the sandbox extra is missing (exit 2)."""
+    from ..sandbox import require_emulator
+
+    require_emulator()
 
 
 def _sandbox_state(box: Any, finding: Finding) -> list[dict[str, Any]]:

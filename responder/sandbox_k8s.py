@@ -10,9 +10,10 @@ threaded ``http.server`` on 127.0.0.1 instead. It serves only what responder's K
 - ``/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings`` and ``.../clusterrolebindings``;
 - ``/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies`` GET list, POST, GET one, DELETE.
 
-The kubernetes 37 client validates responses strictly, so every answer is an object of the type the
-client expects (a Pod where it expects a Pod; a ``Status`` only for errors). Pods are never deleted
-here: a DELETE of a pod is recorded and refused, so a test can assert that none was ever sent.
+Every answer is an object of the type a real API server returns (a Pod where it returns a Pod; a
+``Status`` only for errors), and a PATCH must name a patch media type (merge, strategic-merge or JSON
+patch: 415 otherwise, as the API server answers). Pods are never deleted here: a DELETE of a pod is
+recorded and refused, so a test can assert that none was ever sent.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _NS = r"/api/v1/namespaces/(?P<ns>[^/]+)"
 _NET = r"/apis/networking.k8s.io/v1/namespaces/(?P<ns>[^/]+)/networkpolicies"
 _RBAC = r"/apis/rbac.authorization.k8s.io/v1"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 
 
 def _now() -> str:
@@ -270,6 +273,10 @@ class _Handler(BaseHTTPRequestHandler):
                                if code == 403 else f"injected {code}")
                     self._send(code, status(code, reason, message))
                     return
+            if method == "PATCH" and (self.headers.get("Content-Type") or "").split(";")[0] not in PATCH_TYPES:
+                self._send(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown "
+                                       f"format - accepted media types include: {', '.join(PATCH_TYPES)}"))
+                return
             code, answer, ctype = _route(double, method, parts.path, query, body)
         self._send(code, answer, ctype)
 

@@ -96,26 +96,30 @@ def _cluster(ctx: StepContext, inp: Any) -> str | None:
     return (getattr(pod, "cluster_name", None) or getattr(cluster, "cluster_name", None)) or None
 
 
-def _core(ctx: StepContext, inp: Any) -> Any:
-    return _access(ctx).core(_cluster(ctx, inp), aws=ctx.aws)
+def _cluster_arn(ctx: StepContext) -> str | None:
+    """The finding's cluster ARN, which tells apart kubeconfig contexts of same-named clusters."""
+    for kind in ("k8s_pod", "eks_cluster"):
+        arn = getattr(ctx.finding.first(kind), "cluster_arn", None)
+        if arn and _CLUSTER.match(str(arn)):
+            return str(arn)
+    return None
 
 
-def _plain(api: Any, obj: Any) -> Any:
-    """The object as the API server spells it (camelCase JSON), for evidence and comparisons."""
-    return api.api_client.sanitize_for_serialization(obj)
+def _api(ctx: StepContext, inp: Any) -> Any:
+    """The cluster's API client (``responder.k8s.client.KubeClient``): answers are the API's own JSON."""
+    return _access(ctx).client(_cluster(ctx, inp), aws=ctx.aws, arn=_cluster_arn(ctx))
 
 
 def _is_api_error(exc: BaseException, *codes: int) -> bool:
     """A Kubernetes API answer (optionally one of ``codes``), as opposed to a bug or a network fault."""
-    from kubernetes.client.exceptions import ApiException
+    from ..k8s.client import ApiError
 
-    return isinstance(exc, ApiException) and (not codes or getattr(exc, "status", None) in codes)
+    return isinstance(exc, ApiError) and (not codes or exc.status in codes)
 
 
 def _read_pod(ctx: StepContext, inp: PodRef) -> tuple[Any, dict[str, Any]]:
-    core = _core(ctx, inp)
-    pod = _plain(core, core.read_namespaced_pod(inp.pod_name, inp.namespace))
-    return core, pod
+    api = _api(ctx, inp)
+    return api, api.read_pod(inp.namespace, inp.pod_name)
 
 
 def selector_for(pod: dict[str, Any]) -> dict[str, str]:
@@ -201,7 +205,7 @@ class CapturePod(Action[PodRef]):
                       "node, service account and bindings) as evidence")
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
-        core, pod = _read_pod(ctx, inp)
+        api, pod = _read_pod(ctx, inp)
         base = f"{ctx.step_id}/{inp.namespace}/{inp.pod_name}"
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
         out = CapturePodOutput(pod_uid=str(meta.get("uid") or ""), namespace=inp.namespace, pod_name=inp.pod_name,
@@ -232,9 +236,8 @@ class CapturePod(Action[PodRef]):
                 label = f"{container}{' (previous)' if previous else ''}"
                 try:
                     # raw bytes, exactly as the kubelet sent them: a log is evidence, not text to decode
-                    response = core.read_namespaced_pod_log(inp.pod_name, inp.namespace, container=container,
-                                                            previous=previous, timestamps=True,
-                                                            limit_bytes=MAX_LOG_BYTES, _preload_content=False)
+                    data = api.pod_log(inp.namespace, inp.pod_name, container=container, previous=previous,
+                                       timestamps=True, limit_bytes=MAX_LOG_BYTES)
                 except Exception as exc:
                     if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
                         raise
@@ -243,7 +246,6 @@ class CapturePod(Action[PodRef]):
                     else:
                         out.gaps.append(f"log of {label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}")
                     continue
-                data = bytes(response.data or b"")
                 art = ctx.evidence.put(ctx.run_id, f"{base}/logs/{container}{'.previous' if previous else ''}.log",
                                        data, collected_by=f"responder:{self.name}", at=ctx.now,
                                        content_type="text/plain",
@@ -260,30 +262,28 @@ class CapturePod(Action[PodRef]):
                 out.gaps.append(f"{label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}".strip())
                 return None
 
-        events = gather("events", lambda: _plain(core, core.list_namespaced_event(
-            inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}")))
+        events = gather("events", lambda: api.list_events(
+            inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}"))
         if events is not None:
             keep("events.json", events)
         if out.node_name:
-            node = gather(f"node {out.node_name}", lambda: _plain(core, core.read_node(out.node_name)))
+            node = gather(f"node {out.node_name}", lambda: api.read_node(out.node_name))
             if node is not None:
                 keep("node.json", node)
                 out.node_instance_id = _instance_of(node)
         if out.service_account:
-            sa = gather(f"service account {out.service_account}", lambda: _plain(
-                core, core.read_namespaced_service_account(out.service_account, inp.namespace)))
+            sa = gather(f"service account {out.service_account}", lambda: api.read_service_account(
+                inp.namespace, out.service_account))
             if sa is not None:
                 keep("serviceaccount.json", sa)
                 arn = ((sa.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION)
                 if arn and ":role/" in str(arn):
                     out.irsa_role_arn = str(arn)
                     out.irsa_role_name = str(arn).rsplit("/", 1)[-1]
-            bindings = self._bindings(ctx, inp, out.service_account, gather)
+            bindings = self._bindings(api, inp, out.service_account, gather)
             keep("rbac-bindings.json", bindings)
             out.bindings = [f"{b.get('kind')}/{(b.get('metadata') or {}).get('name')}" for b in bindings["items"]]
-        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
-        policies = gather("network policies", lambda: _plain(
-            networking, networking.list_namespaced_network_policy(inp.namespace)))
+        policies = gather("network policies", lambda: api.list_network_policies(inp.namespace))
         if policies is not None:
             keep("networkpolicies.json", policies)
             out.network_policies = [str((p.get("metadata") or {}).get("name")) for p in policies.get("items") or []
@@ -296,9 +296,8 @@ class CapturePod(Action[PodRef]):
             summary += f"; its service account uses IAM role {out.irsa_role_name} (IRSA)"
         return Outcome(changed=False, summary=summary, output=out.model_dump(), artifacts=artifacts, notes=notes)
 
-    def _bindings(self, ctx: StepContext, inp: PodRef, sa: str, gather: Any) -> dict[str, Any]:
+    def _bindings(self, api: Any, inp: PodRef, sa: str, gather: Any) -> dict[str, Any]:
         """Every RoleBinding in the namespace and ClusterRoleBinding that grants the service account anything."""
-        rbac = _access(ctx).rbac(_cluster(ctx, inp), aws=ctx.aws)
         groups = {"system:serviceaccounts", f"system:serviceaccounts:{inp.namespace}", "system:authenticated"}
 
         def grants(binding: dict[str, Any]) -> bool:
@@ -312,9 +311,9 @@ class CapturePod(Action[PodRef]):
             return False
 
         items: list[dict[str, Any]] = []
-        for label, call in (("role bindings", lambda: rbac.list_namespaced_role_binding(inp.namespace)),
-                            ("cluster role bindings", rbac.list_cluster_role_binding)):
-            found = gather(label, lambda call=call: _plain(rbac, call()))
+        for label, call in (("role bindings", lambda: api.list_role_bindings(inp.namespace)),
+                            ("cluster role bindings", api.list_cluster_role_bindings)):
+            found = gather(label, call)
             for binding in (found or {}).get("items") or []:
                 if grants(binding):
                     binding.setdefault("kind", "ClusterRoleBinding" if label.startswith("cluster") else "RoleBinding")
@@ -365,7 +364,7 @@ class LabelPod(Action[PodRef]):
                       before={"labels": {k: None for k in missing}}, after={"labels": wanted})
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
-        core, pod = _read_pod(ctx, inp)
+        api, pod = _read_pod(ctx, inp)
         wanted, missing = self._wanted(pod)
         uid = str((pod.get("metadata") or {}).get("uid") or "")
         out = LabelPodOutput(pod_uid=uid, selector=wanted)
@@ -373,7 +372,7 @@ class LabelPod(Action[PodRef]):
         if not missing:
             return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
                            "quarantine labels", before=after, after=after, output=out.model_dump())
-        core.patch_namespaced_pod(inp.pod_name, inp.namespace, {"metadata": {"labels": missing}})
+        api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": missing}})
         return Outcome(changed=True, summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",
                        before={"pod_uid": uid, "labels": {k: None for k in missing}}, after=after,
                        output=out.model_dump())
@@ -381,7 +380,7 @@ class LabelPod(Action[PodRef]):
     def undo(self, ctx: StepContext, inp: PodRef, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
         try:
-            core, pod = _read_pod(ctx, inp)
+            api, pod = _read_pod(ctx, inp)
         except Exception as exc:
             if _is_api_error(exc, 404) and force:
                 return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} is gone; nothing to "
@@ -402,7 +401,7 @@ class LabelPod(Action[PodRef]):
                                 + "; use --force to release anyway")
         remove = {k: None for k, v in (applied.before.get("labels") or {}).items() if v is None and k in current}
         if remove:
-            core.patch_namespaced_pod(inp.pod_name, inp.namespace, {"metadata": {"labels": remove}})
+            api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": remove}})
         return Outcome(changed=bool(remove), summary=f"removed labels {sorted(remove)} from pod "
                        f"{inp.namespace}/{inp.pod_name}", before={"labels": {k: current.get(k) for k in remove}},
                        after={"labels": remove}, notes=[f"forced over: {d}" for d in differences] if force else [])
@@ -462,18 +461,18 @@ class IsolatePod(Action[PodRef]):
     rbac: ClassVar[tuple[str, ...]] = ("get pods", "list networkpolicies", "get networkpolicies",
                                        "create networkpolicies", "delete networkpolicies")
 
-    def _existing(self, networking: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    def _existing(self, api: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _plain(networking, networking.read_namespaced_network_policy(name, namespace))
+            return dict(api.read_network_policy(namespace, name))
         except Exception as exc:
             if _is_api_error(exc, 404):
                 return None
             raise
 
-    def _others(self, networking: Any, namespace: str, pod: dict[str, Any], own: str) -> tuple[list[str], list[str]]:
+    def _others(self, api: Any, namespace: str, pod: dict[str, Any], own: str) -> tuple[list[str], list[str]]:
         """Other policies selecting the pod that allow traffic: a deny-all cannot override them."""
         labels = {**((pod.get("metadata") or {}).get("labels") or {}), **selector_for(pod)}
-        listed = _plain(networking, networking.list_namespaced_network_policy(namespace))
+        listed = api.list_network_policies(namespace)
         names, notes = [], []
         for policy in listed.get("items") or []:
             name = str((policy.get("metadata") or {}).get("name"))
@@ -487,10 +486,9 @@ class IsolatePod(Action[PodRef]):
         return names, notes
 
     def plan(self, ctx: StepContext, inp: PodRef) -> Change:
-        _, pod = _read_pod(ctx, inp)
-        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
+        api, pod = _read_pod(ctx, inp)
         body = policy_body(pod, ctx.run_id)
-        existing = self._existing(networking, inp.namespace, body["metadata"]["name"])
+        existing = self._existing(api, inp.namespace, body["metadata"]["name"])
         if existing and spec_of(existing) == spec_of(body):
             return Change(will_change=False, summary=f"NetworkPolicy {body['metadata']['name']} already isolates "
                           f"pod {inp.namespace}/{inp.pod_name}", notes=[ENFORCEMENT_NOTE])
@@ -499,34 +497,31 @@ class IsolatePod(Action[PodRef]):
                       before={"policy": None}, after={"policy": spec_of(body)}, notes=[ENFORCEMENT_NOTE])
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
-        from kubernetes.client import V1NetworkPolicy
-
-        _, pod = _read_pod(ctx, inp)
+        api, pod = _read_pod(ctx, inp)
         labels = (pod.get("metadata") or {}).get("labels") or {}
         selector = selector_for(pod)
         if any(labels.get(k) != v for k, v in selector.items()):
             raise Refused(f"pod {inp.namespace}/{inp.pod_name} does not carry responder's quarantine labels "
                           f"{selector}: a policy on them would select nothing; run k8s.label_pod first")
-        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
         body = policy_body(pod, ctx.run_id)
         name = body["metadata"]["name"]
         wanted = spec_of(body)
-        others, notes = self._others(networking, inp.namespace, pod, name)
+        others, notes = self._others(api, inp.namespace, pod, name)
         spec = pod.get("spec") or {}
         if spec.get("hostNetwork"):
             notes.insert(0, HOST_NETWORK_NOTE.format(node=spec.get("nodeName") or "the node"))
         out = IsolatePodOutput(policy_name=name, namespace=inp.namespace, selector=selector, also_selected_by=others)
         after = {"policy": {"name": name, "namespace": inp.namespace, "spec": wanted}}
-        existing = self._existing(networking, inp.namespace, name)
+        existing = self._existing(api, inp.namespace, name)
         changed = False
         if existing is None:
             try:
-                networking.create_namespaced_network_policy(inp.namespace, V1NetworkPolicy.from_dict(body))
+                api.create_network_policy(inp.namespace, body)
                 changed = True
             except Exception as exc:
                 if not _is_api_error(exc, 409):
                     raise
-                existing = self._existing(networking, inp.namespace, name)  # created meanwhile by a re-run
+                existing = self._existing(api, inp.namespace, name)  # created meanwhile by a re-run
         if existing is not None and spec_of(existing) != wanted:
             raise Refused(f"NetworkPolicy {inp.namespace}/{name} exists but differs from responder's isolation "
                           "policy: " + "; ".join(_spec_differences(spec_of(existing) or {}, wanted or {}))
@@ -542,8 +537,8 @@ class IsolatePod(Action[PodRef]):
         name, namespace = str(left.get("name") or ""), str(left.get("namespace") or inp.namespace)
         if not name.startswith(POLICY_PREFIX):
             raise Refused(f"refusing to delete NetworkPolicy {name!r}: not one responder names")
-        networking = _access(ctx).networking(_cluster(ctx, inp), aws=ctx.aws)
-        existing = self._existing(networking, namespace, name)
+        api = _api(ctx, inp)
+        existing = self._existing(api, namespace, name)
         if existing is None:
             if force:
                 return Outcome(changed=False, summary=f"NetworkPolicy {namespace}/{name} is already gone (forced)")
@@ -553,7 +548,7 @@ class IsolatePod(Action[PodRef]):
         if differences and not force:
             raise TargetChanged(f"NetworkPolicy {namespace}/{name} changed since responder created it: "
                                 + "; ".join(differences) + "; use --force to delete it anyway")
-        networking.delete_namespaced_network_policy(name, namespace)
+        api.delete_network_policy(namespace, name)
         return Outcome(changed=True, summary=f"deleted NetworkPolicy {namespace}/{name}: pod traffic is no longer "
                        "denied by responder", before={"policy": spec_of(existing)}, after={"policy": None},
                        notes=[f"forced over: {d}" for d in differences] if force else [])
@@ -600,9 +595,9 @@ class CordonNode(Action[NodeRef]):
     rbac: ClassVar[tuple[str, ...]] = ("get nodes", "patch nodes")
 
     def _current(self, ctx: StepContext, inp: NodeRef) -> tuple[Any, bool]:
-        core = _core(ctx, inp)
-        node = _plain(core, core.read_node(inp.node_name))
-        return core, bool((node.get("spec") or {}).get("unschedulable"))
+        api = _api(ctx, inp)
+        node = api.read_node(inp.node_name)
+        return api, bool((node.get("spec") or {}).get("unschedulable"))
 
     def plan(self, ctx: StepContext, inp: NodeRef) -> Change:
         _, cordoned = self._current(ctx, inp)
@@ -612,21 +607,21 @@ class CordonNode(Action[NodeRef]):
                       after={"unschedulable": True})
 
     def apply(self, ctx: StepContext, inp: NodeRef) -> Outcome:
-        core, cordoned = self._current(ctx, inp)
+        api, cordoned = self._current(ctx, inp)
         out = CordonNodeOutput(node_name=inp.node_name)
         if cordoned:
             return Outcome(changed=False, summary=f"node {inp.node_name} was already cordoned",
                            before={"unschedulable": True}, after={"unschedulable": True}, output=out.model_dump())
-        core.patch_node(inp.node_name, {"spec": {"unschedulable": True}})
+        api.patch_node(inp.node_name, {"spec": {"unschedulable": True}})
         return Outcome(changed=True, summary=f"cordoned node {inp.node_name}: no new pods will be scheduled there",
                        before={"unschedulable": False}, after={"unschedulable": True}, output=out.model_dump())
 
     def undo(self, ctx: StepContext, inp: NodeRef, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
-        core, cordoned = self._current(ctx, inp)
+        api, cordoned = self._current(ctx, inp)
         if cordoned != bool(applied.after.get("unschedulable")) and not force:
             raise TargetChanged(f"node {inp.node_name} is {'cordoned' if cordoned else 'schedulable'}, responder "
                                 "left it cordoned: changed since; use --force to release anyway")
-        core.patch_node(inp.node_name, {"spec": {"unschedulable": bool(applied.before.get("unschedulable"))}})
+        api.patch_node(inp.node_name, {"spec": {"unschedulable": bool(applied.before.get("unschedulable"))}})
         return Outcome(changed=True, summary=f"uncordoned node {inp.node_name}", before={"unschedulable": cordoned},
                        after={"unschedulable": bool(applied.before.get("unschedulable"))})

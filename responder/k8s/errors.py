@@ -8,34 +8,22 @@ retries keeps that from hanging a response.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from ..errors import ActionFailed, Denied, ResponderError, TargetChanged, Transient
+from .client import ApiError, Unreachable
 
-_RBAC = re.compile(r'cannot (?P<verb>\w+) resource "(?P<resource>[^"]+)"(?: in API group "(?P<group>[^"]*)")?'
-                   r'(?: in the namespace "(?P<ns>[^"]*)")?')
-
-
-def _status(exc: Any) -> dict[str, Any]:
-    try:
-        body = json.loads(getattr(exc, "body", None) or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
+_RBAC = re.compile(
+    r'cannot (?P<verb>\w+) resource "(?P<resource>[^"]+)"(?: in API group "(?P<group>[^"]*)")?'
+    r'(?: in the namespace "(?P<ns>[^"]*)")?'
+)
 
 
 def translate(exc: BaseException) -> ResponderError | None:
-    """A ResponderError for kubernetes client failures, or None for anything else."""
-    try:
-        from kubernetes.client.exceptions import ApiException
-    except ImportError:  # the client is optional: without it nothing here can have raised
-        return None
-    if isinstance(exc, ApiException):
-        code = int(getattr(exc, "status", 0) or 0)
-        body = _status(exc)
-        message = str(body.get("message") or getattr(exc, "reason", "") or "")[:300]
+    """A ResponderError for Kubernetes client failures, or None for anything else."""
+    if isinstance(exc, ApiError):
+        code = exc.status
+        message = exc.message[:300]
         if code == 429 or code >= 500:
             return Transient(f"Kubernetes API {code}: {message or 'server busy'}")
         if code in (401, 403):
@@ -45,19 +33,18 @@ def translate(exc: BaseException) -> ResponderError | None:
                 group = match["group"] or "core"
                 permission = f"{match['verb']} {match['resource']} ({group})"
             what = permission or "the permission for this call"
-            return Denied(f"Kubernetes API refused ({code}): responder lacks {what}: {message}",
-                          permission=permission,
-                          hint="bind responder's cluster identity to the ClusterRole that "
-                               "responder.k8s.rbac.cluster_role() computes from the actions, and map its IAM role "
-                               "in the cluster's access entries")
+            return Denied(
+                f"Kubernetes API refused ({code}): responder lacks {what}: {message}",
+                permission=permission,
+                hint="bind responder's cluster identity to the ClusterRole that "
+                "responder.k8s.rbac.cluster_role() computes from the actions, and map its IAM role "
+                "in the cluster's access entries",
+            )
         if code == 404:
-            return TargetChanged(f"not found in the cluster: {message or 'no such object'} (deleted since "
-                                 "the finding?)")
+            return TargetChanged(
+                f"not found in the cluster: {message or 'no such object'} (deleted since the finding?)"
+            )
         return ActionFailed(f"Kubernetes API {code}: {message}")
-    try:
-        from urllib3.exceptions import HTTPError as Urllib3Error
-    except ImportError:
-        return None
-    if isinstance(exc, Urllib3Error):
-        return Transient(f"cannot reach the Kubernetes API server: {str(exc)[:200]}")
+    if isinstance(exc, Unreachable):
+        return Transient(str(exc)[:300])
     return None

@@ -11,9 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-GROUPS = {"pods": "", "pods/log": "", "events": "", "nodes": "", "serviceaccounts": "",
-          "rolebindings": "rbac.authorization.k8s.io", "clusterrolebindings": "rbac.authorization.k8s.io",
-          "networkpolicies": "networking.k8s.io"}
+GROUPS = {
+    "pods": "",
+    "pods/log": "",
+    "events": "",
+    "nodes": "",
+    "serviceaccounts": "",
+    "rolebindings": "rbac.authorization.k8s.io",
+    "clusterrolebindings": "rbac.authorization.k8s.io",
+    "networkpolicies": "networking.k8s.io",
+}
 
 
 def cluster_role(actions: Iterable[type], name: str = "responder") -> dict[str, Any]:
@@ -30,5 +37,9 @@ def cluster_role(actions: Iterable[type], name: str = "responder") -> dict[str, 
     for group in sorted(wanted):
         for resource in sorted(wanted[group]):
             rules.append({"apiGroups": [group], "resources": [resource], "verbs": sorted(wanted[group][resource])})
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "responder"}}, "rules": rules}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "responder"}},
+        "rules": rules,
+    }

@@ -1,4 +1,4 @@
-"""Kubernetes pod actions on real parts: the official client over HTTP to the local API double,
+"""Kubernetes pod actions on real parts: responder's client over HTTP to the local API double,
 a real evidence folder, real Finding objects from the fixtures' GuardDuty event."""
 
 from __future__ import annotations

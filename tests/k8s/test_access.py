@@ -1,6 +1,6 @@
 """Cluster access: explicit endpoints, kubeconfig contexts, EKS tokens; and error translation.
 
-Real parts only: the official kubernetes client talks HTTP to the local API double; STS and EKS are
+Real parts only: responder's Kubernetes client talks HTTP to the local API double; STS and EKS are
 the moto server over HTTP.
 """
 
@@ -17,12 +17,13 @@ import yaml
 
 from responder.errors import Denied, Refused
 from responder.k8s.access import CLUSTER_HEADER, TOKEN_PREFIX, K8sAccess, eks_token, kubernetes_factory
+from responder.k8s.client import ApiError
 from responder.k8s.errors import translate
 from tests.k8s_double import CLUSTER, NAMESPACE, POD, KubeDouble, running_double, seed_pod
 
 
 def _read_pod(access: K8sAccess, cluster: str | None = CLUSTER) -> str:
-    return access.core(cluster).read_namespaced_pod(POD, NAMESPACE).metadata.uid
+    return str(access.client(cluster).read_pod(NAMESPACE, POD)["metadata"]["uid"])
 
 
 def test_explicit_cluster_with_token_reaches_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +34,7 @@ def test_explicit_cluster_with_token_reaches_the_api(monkeypatch: pytest.MonkeyP
         assert _read_pod(access)
         assert double.state.requests[-1]["authorization"] == "Bearer s3cr3t-token"
         wrong = K8sAccess({"clusters": {CLUSTER: {"host": double.url, "token": "nope"}}})
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(ApiError) as caught:
             _read_pod(wrong)
         assert isinstance(translate(caught.value), Denied)
         assert "s3cr3t" not in access.describe(CLUSTER)
@@ -50,13 +51,21 @@ def test_kubeconfig_context_by_cluster_name_and_by_mapping(tmp_path: Path, monke
     monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
     with running_double(token="kc-token") as double:
         seed_pod(double)
-        config = {"apiVersion": "v1", "kind": "Config", "current-context": "somewhere-else",
-                  "clusters": [{"name": "c1", "cluster": {"server": double.url}},
-                               {"name": "c2", "cluster": {"server": "http://127.0.0.1:9"}}],
-                  "users": [{"name": "u1", "user": {"token": "kc-token"}}],
-                  "contexts": [{"name": CLUSTER, "context": {"cluster": "c1", "user": "u1"}},
-                               {"name": "arn-style-context", "context": {"cluster": "c1", "user": "u1"}},
-                               {"name": "somewhere-else", "context": {"cluster": "c2", "user": "u1"}}]}
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "somewhere-else",
+            "clusters": [
+                {"name": "c1", "cluster": {"server": double.url}},
+                {"name": "c2", "cluster": {"server": "http://127.0.0.1:9"}},
+            ],
+            "users": [{"name": "u1", "user": {"token": "kc-token"}}],
+            "contexts": [
+                {"name": CLUSTER, "context": {"cluster": "c1", "user": "u1"}},
+                {"name": "arn-style-context", "context": {"cluster": "c1", "user": "u1"}},
+                {"name": "somewhere-else", "context": {"cluster": "c2", "user": "u1"}},
+            ],
+        }
         path = tmp_path / "kubeconfig"
         path.write_text(yaml.safe_dump(config))
         assert _read_pod(K8sAccess({"kubeconfig": str(path)}))
@@ -69,7 +78,7 @@ def test_eks_token_is_a_presigned_get_caller_identity_bound_to_the_cluster(moto_
     sts = boto3.client("sts", region_name="us-east-1")
     token = eks_token(sts, "prod-eks")
     assert token.startswith(TOKEN_PREFIX) and "=" not in token
-    body = token[len(TOKEN_PREFIX):]
+    body = token[len(TOKEN_PREFIX) :]
     url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     query = parse_qs(urlsplit(url).query)
     assert query["Action"] == ["GetCallerIdentity"]
@@ -94,14 +103,14 @@ def test_eks_cluster_is_described_in_the_findings_account(moto_endpoint: str, mo
 
     # moto's certificateAuthority is random bytes, not a PEM: responder refuses rather than skip TLS checks
     with pytest.raises(Refused, match="certificate authority"):
-        K8sAccess({}).api_client("prod-eks", aws=aws)
+        K8sAccess({}).client("prod-eks", aws=aws)
     assert calls[0] == "eks"
 
 
 def test_no_way_to_reach_a_cluster_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
     with pytest.raises(Refused) as caught:
-        K8sAccess({}).core("prod-eks")
+        K8sAccess({}).client("prod-eks")
     assert "kubeconfig" in (caught.value.hint or "")
 
 

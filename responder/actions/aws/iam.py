@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
+from ...aws import parallel
 from ...errors import Refused, TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
@@ -79,6 +82,137 @@ def _check_exists(iam: Any, ref: PrincipalRef) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Capture reads. Round 1 is every read the principal's name allows, issued at once; round 2 is what
+# round 1 named (inline policy documents, each key's last use). A key whose last use this run already
+# read moments ago (the key-resolution step) is not asked again.
+FRESH_FOR = timedelta(seconds=60)
+
+
+def observed_recently(ctx: StepContext, at: Any) -> bool:
+    """Whether an observation stamped ``at`` (ISO text) was made by this run moments ago.
+
+    Reused reads must be *current* state: a resumed run or an approval that waited gets fresh reads.
+    """
+    if not isinstance(at, str) or not at:
+        return False
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return timedelta(0) <= ctx.now - when <= FRESH_FOR
+
+
+def _known_last_use(ctx: StepContext, user_name: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Key id → (step, last use) for the user's keys an earlier step of this run just resolved."""
+    known: dict[str, tuple[str, dict[str, Any]]] = {}
+    for step_id, output in (ctx.outputs or {}).items():
+        if not isinstance(output, dict) or output.get("temporary") is not False:
+            continue
+        key, last = output.get("access_key_id"), output.get("last_used")
+        fresh = observed_recently(ctx, output.get("observed_at"))
+        if key and fresh and output.get("user_name") == user_name and isinstance(last, dict):
+            known[str(key)] = (step_id, last)
+    return known
+
+
+def _missing_to_none(read: Any, iam: Any) -> Any:
+    def wrapped() -> Any:
+        try:
+            return read()
+        except iam.exceptions.NoSuchEntityException:
+            return None
+
+    return wrapped
+
+
+def _collect_user(ctx: StepContext, iam: Any, user: str, notes: list[str]) -> dict[str, Any]:
+    def get_user() -> Any:
+        try:
+            return iam.get_user(UserName=user)["User"]
+        except iam.exceptions.NoSuchEntityException:
+            raise TargetChanged(f"IAM user {user} does not exist") from None
+
+    first = parallel.read_all(
+        {
+            "user": get_user,
+            "attached_policies": lambda: iam.list_attached_user_policies(UserName=user)["AttachedPolicies"],
+            "inline_names": lambda: iam.list_user_policies(UserName=user)["PolicyNames"],
+            "groups": lambda: iam.list_groups_for_user(UserName=user)["Groups"],
+            "access_keys": lambda: iam.list_access_keys(UserName=user)["AccessKeyMetadata"],
+            "login_profile": _missing_to_none(lambda: iam.get_login_profile(UserName=user)["LoginProfile"], iam),
+            "mfa_devices": lambda: iam.list_mfa_devices(UserName=user)["MFADevices"],
+            "tags": lambda: iam.list_user_tags(UserName=user).get("Tags", []),
+        }
+    )
+    known = _known_last_use(ctx, user)
+    keys = first.pop("access_keys")
+
+    def policy(name: str) -> dict[str, Any]:
+        return _policy_doc(iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"])
+
+    def last_use(key_id: str) -> dict[str, Any]:
+        return iam.get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {})
+
+    second: dict[tuple[str, str], Any] = {("policy", name): partial(policy, name) for name in first.pop("inline_names")}
+    second.update(
+        {("key", k["AccessKeyId"]): partial(last_use, k["AccessKeyId"]) for k in keys if k["AccessKeyId"] not in known}
+    )
+    found = parallel.read_all(second)
+    for key in keys:
+        key_id = key["AccessKeyId"]
+        if key_id in known:
+            step_id, key["LastUsed"] = known[key_id]
+            notes.append(f"last use of {key_id} as read by step {step_id} moments before (not asked twice)")
+        else:
+            key["LastUsed"] = found[("key", key_id)]
+    inline = {name: doc for (kind, name), doc in found.items() if kind == "policy"}
+    return {**first, "inline_policies": inline, "access_keys": keys}
+
+
+def _collect_role(iam: Any, role: str) -> dict[str, Any]:
+    ref = PrincipalRef(role_name=role)
+    first = parallel.read_all(
+        {
+            "role": lambda: _role(iam, ref),
+            "attached_policies": lambda: iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
+            "inline_names": lambda: iam.list_role_policies(RoleName=role)["PolicyNames"],
+            "instance_profiles": lambda: iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"],
+            "tags": lambda: iam.list_role_tags(RoleName=role).get("Tags", []),
+        }
+    )
+
+    def policy(name: str) -> dict[str, Any]:
+        return _policy_doc(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+
+    inline = parallel.read_all({name: partial(policy, name) for name in first.pop("inline_names")})
+    return {**first, "inline_policies": inline}
+
+
+def _access_keys(ctx: StepContext, iam: Any, user: str) -> list[dict[str, Any]]:
+    """The user's keys and their status: as this run's evidence step read them moments ago, else from IAM.
+
+    Containment right after capture does not ask ``ListAccessKeys`` a second time (one round trip less
+    between the finding and the key going inactive); a resumed run, or one that waited for a person,
+    is past :data:`FRESH_FOR` and reads again.
+    """
+    for output in (ctx.outputs or {}).values():
+        if (
+            isinstance(output, dict)
+            and output.get("kind") == "user"
+            and output.get("name") == user
+            and isinstance(output.get("access_keys"), list)
+            and observed_recently(ctx, output.get("captured_at"))
+        ):
+            return [{"AccessKeyId": k.get("access_key_id"), "Status": k.get("status")} for k in output["access_keys"]]
+    try:
+        return list(iam.list_access_keys(UserName=user)["AccessKeyMetadata"])
+    except iam.exceptions.NoSuchEntityException:
+        raise TargetChanged(f"IAM user {user} does not exist") from None
+
+
+# ---------------------------------------------------------------------------------------------
 class CapturePrincipalOutput(ActionOutput):
     principal_arn: str | None = None
     kind: str = ""
@@ -90,6 +224,7 @@ class CapturePrincipalOutput(ActionOutput):
     attached_policies: list[str] = []
     inline_policies: list[str] = []
     groups: list[str] = []
+    captured_at: str | None = None  # when the reads were made: a later step may reuse them while fresh
 
 
 class CapturePrincipal(Action[PrincipalRef]):
@@ -139,49 +274,25 @@ class CapturePrincipal(Action[PrincipalRef]):
                 has_login = False
         return {"kind": inp.kind, "name": inp.name, "has_login_profile": has_login}
 
-    def _collect(self, ctx: StepContext, inp: PrincipalRef) -> dict[str, Any]:
+    def _collect(self, ctx: StepContext, inp: PrincipalRef, notes: list[str] | None = None) -> dict[str, Any]:
+        """Two rounds of concurrent reads: everything the name alone allows, then what the lists name.
+
+        The document is the one the reads made one by one would give (same keys, same list order):
+        its SHA-256 does not depend on which read came back first.
+        """
         iam = ctx.aws("iam")
         out: dict[str, Any] = {"kind": inp.kind, "name": inp.name, "captured_at": ctx.now.isoformat()}
         if inp.user_name:
-            try:
-                out["user"] = iam.get_user(UserName=inp.user_name)["User"]
-            except iam.exceptions.NoSuchEntityException:
-                raise TargetChanged(f"IAM user {inp.user_name} does not exist") from None
-            out["attached_policies"] = iam.list_attached_user_policies(UserName=inp.user_name)["AttachedPolicies"]
-            names = iam.list_user_policies(UserName=inp.user_name)["PolicyNames"]
-            out["inline_policies"] = {
-                n: _policy_doc(iam.get_user_policy(UserName=inp.user_name, PolicyName=n)["PolicyDocument"])
-                for n in names
-            }
-            out["groups"] = iam.list_groups_for_user(UserName=inp.user_name)["Groups"]
-            keys = iam.list_access_keys(UserName=inp.user_name)["AccessKeyMetadata"]
-            for key in keys:
-                last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
-                key["LastUsed"] = last
-            out["access_keys"] = keys
-            try:
-                out["login_profile"] = iam.get_login_profile(UserName=inp.user_name)["LoginProfile"]
-            except iam.exceptions.NoSuchEntityException:
-                out["login_profile"] = None
-            out["mfa_devices"] = iam.list_mfa_devices(UserName=inp.user_name)["MFADevices"]
-            out["tags"] = iam.list_user_tags(UserName=inp.user_name).get("Tags", [])
+            out.update(_collect_user(ctx, iam, inp.user_name, notes if notes is not None else []))
             out["arn"] = out["user"].get("Arn")
         else:
-            role = _role(iam, inp)
-            out["role"] = role
-            out["arn"] = role.get("Arn") if role else None
-            out["attached_policies"] = iam.list_attached_role_policies(RoleName=inp.role_name)["AttachedPolicies"]
-            names = iam.list_role_policies(RoleName=inp.role_name)["PolicyNames"]
-            out["inline_policies"] = {
-                n: _policy_doc(iam.get_role_policy(RoleName=inp.role_name, PolicyName=n)["PolicyDocument"])
-                for n in names
-            }
-            out["instance_profiles"] = iam.list_instance_profiles_for_role(RoleName=inp.role_name)["InstanceProfiles"]
-            out["tags"] = iam.list_role_tags(RoleName=inp.role_name).get("Tags", [])
+            out.update(_collect_role(iam, inp.role_name or ""))
+            out["arn"] = out["role"].get("Arn") if out["role"] else None
         return jsonable(out)
 
     def apply(self, ctx: StepContext, inp: PrincipalRef) -> Outcome:
-        state = self._collect(ctx, inp)
+        notes: list[str] = []
+        state = self._collect(ctx, inp, notes)
         artifact = ctx.evidence.put_json(
             ctx.run_id,
             f"{ctx.step_id}/iam-{inp.kind}-{inp.name}.json",
@@ -208,12 +319,14 @@ class CapturePrincipal(Action[PrincipalRef]):
             attached_policies=[p["PolicyArn"] for p in state.get("attached_policies", [])],
             inline_policies=sorted(state.get("inline_policies", {})),
             groups=[g["GroupName"] for g in state.get("groups", [])],
+            captured_at=state.get("captured_at"),
         )
         return Outcome(
             changed=False,
             summary=f"captured IAM {inp.kind} {inp.name} → {artifact.name} (sha256 {artifact.sha256[:12]}…)",
             output=output.model_dump(),
             artifacts=[artifact.as_dict()],
+            notes=notes,
         )
 
 
@@ -228,6 +341,7 @@ class ResolveAccessKeyOutput(ActionOutput):
     user_name: str | None = None
     account_id: str | None = None
     last_used: dict[str, Any] = {}
+    observed_at: str | None = None  # when IAM answered: the capture step reuses the last use while fresh
 
 
 class ResolveAccessKey(Action[AccessKeyInput]):
@@ -264,6 +378,7 @@ class ResolveAccessKey(Action[AccessKeyInput]):
             user_name=found.get("UserName"),
             account_id=ctx.finding.account_id,
             last_used=jsonable(found.get("AccessKeyLastUsed") or {}),
+            observed_at=ctx.now.isoformat(),
         )
         return Outcome(
             changed=False, summary=f"{inp.access_key_id} belongs to IAM user {out.user_name}", output=out.model_dump()
@@ -317,11 +432,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
                 user = None
             if not user:
                 raise TargetChanged(f"access key {inp.access_key_id} not found in this account")
-        try:
-            keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-        except iam.exceptions.NoSuchEntityException:
-            raise TargetChanged(f"IAM user {user} does not exist") from None
-        for key in keys:
+        for key in _access_keys(ctx, iam, user):
             if key["AccessKeyId"] == inp.access_key_id:
                 return user, key["Status"]
         raise TargetChanged(f"access key {inp.access_key_id} is not a key of IAM user {user} (deleted?)")

@@ -28,41 +28,106 @@ from .sources import LogFile
 
 Progress = Callable[[str, int, int], None]  # (what, files done, files total)
 
-_CT_STRUCT = ("STRUCT(eventVersion VARCHAR, eventTime VARCHAR, eventSource VARCHAR, eventName VARCHAR, "
-              "eventType VARCHAR, awsRegion VARCHAR, sourceIPAddress VARCHAR, userAgent VARCHAR, "
-              "errorCode VARCHAR, errorMessage VARCHAR, requestID VARCHAR, eventID VARCHAR, readOnly VARCHAR, "
-              "recipientAccountId VARCHAR, vpcEndpointId VARCHAR, sessionCredentialFromConsole VARCHAR, "
-              "userIdentity JSON, requestParameters JSON, responseElements JSON, additionalEventData JSON, "
-              "resources JSON)")
-_IDENTITY_PATHS = ("$.type", "$.principalId", "$.arn", "$.accountId", "$.accessKeyId", "$.userName",
-                   "$.invokedBy", "$.sessionContext.sessionIssuer.arn", "$.sessionContext.sessionIssuer.userName",
-                   "$.sessionContext.sessionIssuer.type")
+_CT_STRUCT = (
+    "STRUCT(eventVersion VARCHAR, eventTime VARCHAR, eventSource VARCHAR, eventName VARCHAR, "
+    "eventType VARCHAR, awsRegion VARCHAR, sourceIPAddress VARCHAR, userAgent VARCHAR, "
+    "errorCode VARCHAR, errorMessage VARCHAR, requestID VARCHAR, eventID VARCHAR, readOnly VARCHAR, "
+    "recipientAccountId VARCHAR, vpcEndpointId VARCHAR, sessionCredentialFromConsole VARCHAR, "
+    "userIdentity JSON, requestParameters JSON, responseElements JSON, additionalEventData JSON, "
+    "resources JSON)"
+)
+_IDENTITY_PATHS = (
+    "$.type",
+    "$.principalId",
+    "$.arn",
+    "$.accountId",
+    "$.accessKeyId",
+    "$.userName",
+    "$.invokedBy",
+    "$.sessionContext.sessionIssuer.arn",
+    "$.sessionContext.sessionIssuer.userName",
+    "$.sessionContext.sessionIssuer.type",
+)
 _TIME_FORMATS = "['%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ', '%Y-%m-%d %H:%M:%S']"
 
 CT_COLUMNS = (
-    ("file_id", "INTEGER"), ("log_day", "VARCHAR"), ("event_time", "TIMESTAMP"), ("event_version", "VARCHAR"),
-    ("event_id", "VARCHAR"), ("request_id", "VARCHAR"), ("event_source", "VARCHAR"), ("event_name", "VARCHAR"),
-    ("event_type", "VARCHAR"), ("aws_region", "VARCHAR"), ("source_ip", "VARCHAR"), ("user_agent", "VARCHAR"),
-    ("error_code", "VARCHAR"), ("error_message", "VARCHAR"), ("read_only", "VARCHAR"),
-    ("recipient_account_id", "VARCHAR"), ("vpc_endpoint_id", "VARCHAR"), ("console", "VARCHAR"),
-    ("identity_type", "VARCHAR"), ("principal_id", "VARCHAR"), ("principal_arn", "VARCHAR"),
-    ("account_id", "VARCHAR"), ("access_key_id", "VARCHAR"), ("user_name", "VARCHAR"), ("invoked_by", "VARCHAR"),
-    ("issuer_arn", "VARCHAR"), ("issuer_name", "VARCHAR"), ("issuer_type", "VARCHAR"),
-    ("request_parameters", "VARCHAR"), ("response_elements", "VARCHAR"), ("additional_event_data", "VARCHAR"),
+    ("file_id", "INTEGER"),
+    ("log_day", "VARCHAR"),
+    ("event_time", "TIMESTAMP"),
+    ("event_version", "VARCHAR"),
+    ("event_id", "VARCHAR"),
+    ("request_id", "VARCHAR"),
+    ("event_source", "VARCHAR"),
+    ("event_name", "VARCHAR"),
+    ("event_type", "VARCHAR"),
+    ("aws_region", "VARCHAR"),
+    ("source_ip", "VARCHAR"),
+    ("user_agent", "VARCHAR"),
+    ("error_code", "VARCHAR"),
+    ("error_message", "VARCHAR"),
+    ("read_only", "VARCHAR"),
+    ("recipient_account_id", "VARCHAR"),
+    ("vpc_endpoint_id", "VARCHAR"),
+    ("console", "VARCHAR"),
+    ("identity_type", "VARCHAR"),
+    ("principal_id", "VARCHAR"),
+    ("principal_arn", "VARCHAR"),
+    ("account_id", "VARCHAR"),
+    ("access_key_id", "VARCHAR"),
+    ("user_name", "VARCHAR"),
+    ("invoked_by", "VARCHAR"),
+    ("issuer_arn", "VARCHAR"),
+    ("issuer_name", "VARCHAR"),
+    ("issuer_type", "VARCHAR"),
+    ("request_parameters", "VARCHAR"),
+    ("response_elements", "VARCHAR"),
+    ("additional_event_data", "VARCHAR"),
     ("resources", "VARCHAR"),
 )
 FLOW_COLUMNS = (
-    ("file_id", "INTEGER"), ("log_day", "VARCHAR"), ("version", "INTEGER"), ("account_id", "VARCHAR"),
-    ("interface_id", "VARCHAR"), ("srcaddr", "VARCHAR"), ("dstaddr", "VARCHAR"), ("srcport", "INTEGER"),
-    ("dstport", "INTEGER"), ("protocol", "INTEGER"), ("packets", "BIGINT"), ("bytes", "BIGINT"),
-    ("start_time", "TIMESTAMP"), ("end_time", "TIMESTAMP"), ("action", "VARCHAR"), ("log_status", "VARCHAR"),
-    ("vpc_id", "VARCHAR"), ("subnet_id", "VARCHAR"), ("instance_id", "VARCHAR"), ("tcp_flags", "INTEGER"),
-    ("pkt_srcaddr", "VARCHAR"), ("pkt_dstaddr", "VARCHAR"), ("region", "VARCHAR"), ("flow_direction", "VARCHAR"),
+    ("file_id", "INTEGER"),
+    ("log_day", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("account_id", "VARCHAR"),
+    ("interface_id", "VARCHAR"),
+    ("srcaddr", "VARCHAR"),
+    ("dstaddr", "VARCHAR"),
+    ("srcport", "INTEGER"),
+    ("dstport", "INTEGER"),
+    ("protocol", "INTEGER"),
+    ("packets", "BIGINT"),
+    ("bytes", "BIGINT"),
+    ("start_time", "TIMESTAMP"),
+    ("end_time", "TIMESTAMP"),
+    ("action", "VARCHAR"),
+    ("log_status", "VARCHAR"),
+    ("vpc_id", "VARCHAR"),
+    ("subnet_id", "VARCHAR"),
+    ("instance_id", "VARCHAR"),
+    ("tcp_flags", "INTEGER"),
+    ("pkt_srcaddr", "VARCHAR"),
+    ("pkt_dstaddr", "VARCHAR"),
+    ("region", "VARCHAR"),
+    ("flow_direction", "VARCHAR"),
     ("traffic_path", "VARCHAR"),
 )
 # v2 default format, used when a text file has no header line
-DEFAULT_FLOW_FIELDS = ["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
-                       "protocol", "packets", "bytes", "start", "end", "action", "log-status"]
+DEFAULT_FLOW_FIELDS = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+]
 _FLOW_NUMERIC = {"version", "srcport", "dstport", "protocol", "packets", "bytes", "tcp_flags"}
 _BATCH_BYTES = 64 * 1024 * 1024
 _FORMAT = "responder-scope-cache/1"
@@ -98,6 +163,7 @@ class SyncStats:
     """What one sync did: the test for 'a cache hit reads no raw file again' reads ``files_read``."""
 
     files_seen: int = 0
+    kind: str = ""
     files_read: int = 0
     files_changed: int = 0
     files_dropped: int = 0
@@ -161,16 +227,18 @@ class LogCache:
         return f"read_parquet([{listed}])"
 
     # -- sync -------------------------------------------------------------------------------------------
-    def sync(self, files: list[LogFile], *, progress: Progress | None = None,
-             drop_missing_under: list[LogFile] | None = None) -> SyncStats:
+    def sync(
+        self, files: list[LogFile], *, progress: Progress | None = None, drop_missing_under: list[LogFile] | None = None
+    ) -> SyncStats:
         """Ingest new and changed files among ``files``; drop rows of files gone from ``drop_missing_under``."""
         with _locked(self.folder / ".lock"):
             self.manifest = self._load()
             return self._sync(files, progress, drop_missing_under)
 
-    def _sync(self, files: list[LogFile], progress: Progress | None,
-              drop_missing_under: list[LogFile] | None) -> SyncStats:
-        stats = SyncStats(files_seen=len(files))
+    def _sync(
+        self, files: list[LogFile], progress: Progress | None, drop_missing_under: list[LogFile] | None
+    ) -> SyncStats:
+        stats = SyncStats(files_seen=len(files), kind=self.kind)
         known: dict[str, dict[str, Any]] = self.manifest["files"]
         todo: list[LogFile] = []
         stale: dict[str | None, list[int]] = {}
@@ -204,8 +272,10 @@ class LogCache:
             self.manifest["next_id"] = first + len(batch)
             name = f"part-{first:09d}.parquet"
             self.con.execute("CREATE OR REPLACE TEMP TABLE _batch (path VARCHAR, file_id INTEGER, log_day VARCHAR)")
-            self.con.executemany("INSERT INTO _batch VALUES (?, ?, ?)",
-                                 [[f.path, fid, f.log_day] for f, fid in zip(batch, ids, strict=True)])
+            self.con.executemany(
+                "INSERT INTO _batch VALUES (?, ?, ?)",
+                [[f.path, fid, f.log_day] for f, fid in zip(batch, ids, strict=True)],
+            )
             target = self.folder / name
             rows, failed = self._write_batch(batch, target)
             if target.exists():
@@ -255,11 +325,11 @@ class LogCache:
         sql, params = select
         tmp = target.with_suffix(".tmp")
         out = "'" + str(tmp).replace("'", "''") + "'"
-        self.con.execute(f"COPY ({sql}) TO {out} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)",
-                         params)
+        self.con.execute(f"COPY ({sql}) TO {out} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)", params)
         os.replace(tmp, target)
-        row = self.con.execute("SELECT count(*), min(log_day), max(log_day) FROM read_parquet(?)",
-                               [str(target)]).fetchone()
+        row = self.con.execute(
+            "SELECT count(*), min(log_day), max(log_day) FROM read_parquet(?)", [str(target)]
+        ).fetchone()
         self._pending = (row[1], row[2])
         return int(row[0])
 
@@ -314,15 +384,21 @@ class LogCache:
             groups.setdefault(_flow_header(f), []).append(f)
         for (fields, has_header), files in groups.items():
             parts = {name.replace("-", "_"): f"NULLIF(p[{i + 1}], '-')" for i, name in enumerate(fields)}
-            source = (f"(SELECT filename, string_split_regex(trim(line), '\\s+') AS p FROM read_csv(?, "
-                      f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), header = {str(has_header).lower()}, "
-                      "quote = '', escape = '', filename = true, auto_detect = false) WHERE trim(line) <> '')")
+            source = (
+                f"(SELECT filename, string_split_regex(trim(line), '\\s+') AS p FROM read_csv(?, "
+                f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), header = {str(has_header).lower()}, "
+                "quote = '', escape = '', filename = true, auto_detect = false) WHERE trim(line) <> '')"
+            )
             selects.append(self._flow_sql(source, parts))
             params.append([f.path for f in files])
         if parquet:
             paths = [f.path for f in parquet]
-            cols = [row[0] for row in self.con.execute(
-                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [paths]).fetchall()]
+            cols = [
+                row[0]
+                for row in self.con.execute(
+                    "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
+                ).fetchall()
+            ]
             parts = {c.replace("-", "_"): f'"{c}"' for c in cols}
             source = "(SELECT * FROM read_parquet(?, union_by_name = true, filename = true))"
             selects.append(self._flow_sql(source, parts, cast_text=True))
@@ -351,8 +427,9 @@ class LogCache:
             elif name == "end_time":
                 select.append(f"make_timestamp({end} * 1000000)")
             else:
-                select.append(col(name, "BIGINT" if kind == "BIGINT" else
-                                  "INTEGER" if name in _FLOW_NUMERIC else "VARCHAR"))
+                select.append(
+                    col(name, "BIGINT" if kind == "BIGINT" else "INTEGER" if name in _FLOW_NUMERIC else "VARCHAR")
+                )
         return f"SELECT {', '.join(select)} FROM {source} s JOIN _batch b ON b.path = s.filename"
 
 

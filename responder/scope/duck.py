@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from .cache import CT_COLUMNS, FLOW_COLUMNS, LogCache, Progress, SyncStats, cache_path
+from .questions import ATTRIBUTED, SUBJECT, WINDOW
 from .sources import LogFile, cloudtrail_files, flow_files, in_window
 from .sql import Question, bind
 
 _LISTING_TTL = 30.0
+# questions about the subject's own records say exactly this; with a focus they read ct_subject instead
+_SUBJECT_FROM = f"FROM ct WHERE {ATTRIBUTED} AND {WINDOW}"
+_FOCUS_KEYS = ("keys", "principals", "roles", "since", "until", "since_day", "until_day")
 
 
 class LocalBackend:
@@ -22,18 +26,29 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, *, cloudtrail: Path | None, flow_logs: Path | None, cache_dir: Path,
-                 progress: Progress | None = None, memory_limit: str = "1GB", threads: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        cloudtrail: Path | None,
+        flow_logs: Path | None,
+        cache_dir: Path,
+        progress: Progress | None = None,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+    ) -> None:
         import duckdb
 
-        self.roots = {"cloudtrail": Path(cloudtrail).expanduser() if cloudtrail else None,
-                      "flow": Path(flow_logs).expanduser() if flow_logs else None}
+        self.roots = {
+            "cloudtrail": Path(cloudtrail).expanduser() if cloudtrail else None,
+            "flow": Path(flow_logs).expanduser() if flow_logs else None,
+        }
         for root in self.roots.values():
             if root is not None and not root.exists():
                 from ..errors import BadInput
 
-                raise BadInput(f"no such file or folder: {root}",
-                               hint="pass the folder that holds AWSLogs/ (or a single log file)")
+                raise BadInput(
+                    f"no such file or folder: {root}", hint="pass the folder that holds AWSLogs/ (or a single log file)"
+                )
         self.cache_dir = Path(cache_dir)
         self.progress = progress
         self.con = duckdb.connect()
@@ -45,6 +60,7 @@ class LocalBackend:
         self._listing: dict[str, tuple[float, list[LogFile]]] = {}
         self._synced: dict[tuple[str, str, str], float] = {}
         self._views: dict[str, str] = {}
+        self._focus: dict[str, Any] | None = None
         for kind, view, columns in (("cloudtrail", "ct", CT_COLUMNS), ("flow", "flow", FLOW_COLUMNS)):
             root = self.roots[kind]
             if root is None:
@@ -73,9 +89,12 @@ class LocalBackend:
             return None
         everything = self._files(kind)
         cache = self.caches[kind]
-        stats = cache.sync(in_window(everything, since_day, until_day), progress=self.progress,
-                           drop_missing_under=everything)
+        stats = cache.sync(
+            in_window(everything, since_day, until_day), progress=self.progress, drop_missing_under=everything
+        )
         self.syncs.append(stats)
+        if kind == "cloudtrail" and (stats.records_added or stats.files_changed or stats.files_dropped):
+            self._focus = None  # new records: the focused subset may be missing some
         self._synced[key] = time.monotonic()
         self._views.pop(kind, None)
         return stats
@@ -100,17 +119,37 @@ class LocalBackend:
         self._listing.clear()
         self._synced.clear()
         self._views.clear()
+        self._focus = None
+
+    def focus(self, values: dict[str, Any]) -> None:
+        """Keep the subject's records (a few thousand among millions) in a temp table for the questions that
+        ask only about them: the full report then scans the cache once, not once per question."""
+        self.prepare("ct", values)
+        sql, params = bind(f"CREATE OR REPLACE TEMP TABLE ct_subject AS {SUBJECT}", values)
+        self.con.execute(sql, params)
+        self._focus = {k: values[k] for k in _FOCUS_KEYS}
+
+    def _focused(self, question: Question, values: dict[str, Any]) -> str:
+        text = question.sql
+        if (
+            self._focus is not None
+            and question.table == "ct"
+            and _SUBJECT_FROM in text
+            and all(values.get(k) == v for k, v in self._focus.items())
+        ):
+            return text.replace(_SUBJECT_FROM, _SUBJECT_FROM.replace("FROM ct ", "FROM ct_subject ", 1))
+        return text
 
     def run(self, question: Question, values: dict[str, Any]) -> list[dict[str, Any]]:
         self.prepare(question.table, values)
-        sql, params = bind(question.sql, values)
+        sql, params = bind(self._focused(question, values), values)
         cursor = self.con.execute(sql, params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def frame(self, question: Question, values: dict[str, Any]) -> Any:
         self.prepare(question.table, values)
-        sql, params = bind(question.sql, values)
+        sql, params = bind(self._focused(question, values), values)
         return self.con.execute(sql, params).df()
 
     def sql(self, text: str, params: list[Any] | None = None) -> Any:

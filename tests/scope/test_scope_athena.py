@@ -22,9 +22,18 @@ HOSTILE = "' OR 1=1 --"
 
 
 def _values() -> dict:
-    return {**base_values(WINDOW), "keys": ["ASIA5FLZVX4OPVKKVBMX", HOSTILE], "principals": ["arn:aws:iam::1:user/ü'"],
-            "roles": [], "users": ["arn:aws:iam::1:user/x"], "ips": ["1.2.3.4"], "enis": ["eni-1"],
-            "local_ips": [], "actor_ips": ["1.2.3.4", "5.6.7.8"]}
+    return {
+        **base_values(WINDOW),
+        "keys": ["ASIA5FLZVX4OPVKKVBMX", HOSTILE],
+        "principals": ["arn:aws:iam::1:user/ü'"],
+        "roles": [],
+        "users": ["arn:aws:iam::1:user/x"],
+        "ips": ["1.2.3.4"],
+        "enis": ["eni-1"],
+        "local_ips": [],
+        "actor_ips": ["1.2.3.4", "5.6.7.8"],
+        "names": ["CreateUser", HOSTILE],
+    }
 
 
 @pytest.mark.parametrize("question", Q.ALL, ids=[q.name for q in Q.ALL])
@@ -57,15 +66,42 @@ def test_pyathena_cursor_against_the_emulator(moto_endpoint: str) -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="athena-results")
     header = [{"VarCharValue": n} for n in ("events", "errors", "access_denied", "first_activity", "last_activity")]
     data = [{"VarCharValue": v} for v in ("11", "0", "0", "2020-09-14 01:00:04.000", "2020-09-14 01:13:20.000")]
-    columns = [{"Name": n, "Label": n, "Type": t, "Precision": 19, "Scale": 0, "Nullable": "UNKNOWN",
-                "CaseSensitive": False, "CatalogName": "hive", "SchemaName": "", "TableName": ""}
-               for n, t in (("events", "bigint"), ("errors", "bigint"), ("access_denied", "bigint"),
-                            ("first_activity", "timestamp"), ("last_activity", "timestamp"))]
-    seeded = requests.post(f"{moto_endpoint}/moto-api/static/athena/query-results", timeout=10,
-                           json={"results": [{"rows": [{"Data": header}, {"Data": data}], "column_info": columns}]})
+    columns = [
+        {
+            "Name": n,
+            "Label": n,
+            "Type": t,
+            "Precision": 19,
+            "Scale": 0,
+            "Nullable": "UNKNOWN",
+            "CaseSensitive": False,
+            "CatalogName": "hive",
+            "SchemaName": "",
+            "TableName": "",
+        }
+        for n, t in (
+            ("events", "bigint"),
+            ("errors", "bigint"),
+            ("access_denied", "bigint"),
+            ("first_activity", "timestamp"),
+            ("last_activity", "timestamp"),
+        )
+    ]
+    seeded = requests.post(
+        f"{moto_endpoint}/moto-api/static/athena/query-results",
+        timeout=10,
+        json={"results": [{"rows": [{"Data": header}, {"Data": data}], "column_info": columns}]},
+    )
     assert seeded.status_code == 201
-    backend = AthenaBackend.from_config({"output": "s3://athena-results/q/", "region": "us-east-1",
-                                         "endpoint_url": moto_endpoint, "poll": 0.05, "database": "security"})
+    backend = AthenaBackend.from_config(
+        {
+            "output": "s3://athena-results/q/",
+            "region": "us-east-1",
+            "endpoint_url": moto_endpoint,
+            "poll": 0.05,
+            "database": "security",
+        }
+    )
     values = _values()
     rows = backend.run(Q.COUNTS, values)
     assert rows[0]["events"] == 11
@@ -79,8 +115,11 @@ def test_pyathena_cursor_against_the_emulator(moto_endpoint: str) -> None:
 
 
 def test_print_ddl_for_a_bucket() -> None:
-    text = print_ddl(cloudtrail="s3://my-trail-bucket",
-                     flow_logs="s3://my-flow-bucket/AWSLogs/123456789012/vpcflowlogs", account="123456789012")
+    text = print_ddl(
+        cloudtrail="s3://my-trail-bucket",
+        flow_logs="s3://my-flow-bucket/AWSLogs/123456789012/vpcflowlogs",
+        account="123456789012",
+    )
     assert "LOCATION 's3://my-trail-bucket/AWSLogs/123456789012/CloudTrail/'" in text
     assert "'projection.timestamp.format' = 'yyyy/MM/dd'" in text and "requestparameters STRING" in text
     template = "'storage.location.template' = 's3://my-flow-bucket/AWSLogs/123456789012/vpcflowlogs/${region}/${day}'"
@@ -95,8 +134,9 @@ def test_a_query_over_the_bytes_cutoff_fails_with_a_hint(moto_endpoint: str) -> 
     from responder.errors import ActionFailed
 
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="athena-results")
-    backend = AthenaBackend.from_config({"output": "s3://athena-results/q/", "endpoint_url": moto_endpoint,
-                                         "poll": 0.01, "bytes_cutoff": -1})
+    backend = AthenaBackend.from_config(
+        {"output": "s3://athena-results/q/", "endpoint_url": moto_endpoint, "poll": 0.01, "bytes_cutoff": -1}
+    )
     with pytest.raises(ActionFailed) as err:
         backend.run(Q.REGIONS, _values())
     assert "cutoff" in str(err.value) and err.value.hint

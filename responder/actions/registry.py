@@ -46,6 +46,22 @@ CATALOG: tuple[str, ...] = (
     "k8s.isolate_pod",
     "k8s.cordon_node",
     # people and AWS (issue 11)
+    # sharing taken back, trails restored, new playbooks (issue 17)
+    "aws.ec2.unshare_snapshot",
+    "aws.ec2.unshare_image",
+    "aws.rds.capture_db_instance",
+    "aws.rds.snapshot_db_instance",
+    "aws.rds.remove_public_access",
+    "aws.rds.isolate_db_instance",
+    "aws.rds.unshare_db_snapshot",
+    "aws.rds.unshare_instance_snapshots",
+    "aws.s3.deny_external_accounts",
+    "aws.s3.deny_object_deletion",
+    "aws.s3.enable_versioning",
+    "aws.s3.list_object_versions",
+    "aws.cloudtrail.start_logging",
+    "aws.cloudtrail.restore_event_selectors",
+    "aws.iam_role.restore_trust_policy",
 )
 
 

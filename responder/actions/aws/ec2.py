@@ -20,6 +20,7 @@ from ...errors import TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from . import _ec2_groups as groups
 from . import _ec2_lookup as look
+from . import _sharing
 from .common import jsonable
 
 _TAG_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -710,3 +711,95 @@ class TagInstance(Action[TagInstanceInput]):
         return Outcome(changed=True, summary=f"restored tags of {inp.instance_id}",
                        before={"tags": {k: current.get(k) for k in applied.after.get("tags", {})}},
                        after=dict(applied.before))
+
+
+# =============================================================================================
+# Sharing taken back (issue 17): snapshots and AMIs an attacker shared with an outside account.
+# Appended as one block; the shared plan/apply/undo lives in ``_sharing``.
+# =============================================================================================
+class UnshareSnapshotInput(_sharing.ShareRemoval):
+    snapshot_id: str = Field(pattern=r"^snap-[0-9a-f]{8,17}$")
+
+
+class UnshareSnapshot(_sharing.UnshareBase):
+    """Remove outside accounts (and public access) from an EBS snapshot's ``createVolumePermission``.
+
+    A shared snapshot lets the other account create a volume, i.e. read the whole disk. The list before
+    is recorded; release shares it again with exactly the accounts removed.
+    """
+
+    name = "aws.ec2.unshare_snapshot"
+    Input = UnshareSnapshotInput
+    what = "snapshot"
+    permissions = frozenset({"ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"})
+    undo_permissions = permissions
+
+    def _target(self, inp: UnshareSnapshotInput) -> str:
+        return inp.snapshot_id
+
+    def _read(self, ctx: StepContext, inp: UnshareSnapshotInput) -> tuple[list[str], str | None]:
+        ec2 = _ec2(ctx)
+        try:
+            found = ec2.describe_snapshots(SnapshotIds=[inp.snapshot_id]).get("Snapshots", [])
+            attr = ec2.describe_snapshot_attribute(SnapshotId=inp.snapshot_id, Attribute="createVolumePermission")
+        except Exception as exc:
+            if "InvalidSnapshot" in str(exc):
+                raise TargetChanged(f"snapshot {inp.snapshot_id} does not exist here (deleted, or another "
+                                    "account/region)") from None
+            raise
+        owner = found[0].get("OwnerId") if found else None
+        return _sharing.ec2_permissions(attr.get("CreateVolumePermissions", [])), owner
+
+    def _change(self, ctx: StepContext, inp: UnshareSnapshotInput, *, add: list[str], remove: list[str]) -> None:
+        for operation, values in (("add", add), ("remove", remove)):
+            if not values:
+                continue
+            users = [v for v in values if v != _sharing.PUBLIC]
+            kwargs: dict[str, Any] = {"UserIds": users} if users else {}
+            if _sharing.PUBLIC in values:
+                kwargs["GroupNames"] = [_sharing.PUBLIC]
+            _ec2(ctx).modify_snapshot_attribute(SnapshotId=inp.snapshot_id, Attribute="createVolumePermission",
+                                                OperationType=operation, **kwargs)
+
+
+class UnshareImageInput(_sharing.ShareRemoval):
+    image_id: str = Field(pattern=r"^ami-[0-9a-f]{8,17}$")
+
+
+class UnshareImage(_sharing.UnshareBase):
+    """Remove outside accounts (and public access) from an AMI's ``launchPermission``.
+
+    An AMI shared out lets the other account launch — and so read — the captured disks. Release shares
+    it again with exactly the accounts removed.
+    """
+
+    name = "aws.ec2.unshare_image"
+    Input = UnshareImageInput
+    what = "image"
+    permissions = frozenset({"ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute"})
+    undo_permissions = permissions
+
+    def _target(self, inp: UnshareImageInput) -> str:
+        return inp.image_id
+
+    def _read(self, ctx: StepContext, inp: UnshareImageInput) -> tuple[list[str], str | None]:
+        ec2 = _ec2(ctx)
+        try:
+            found = ec2.describe_images(ImageIds=[inp.image_id]).get("Images", [])
+            attr = ec2.describe_image_attribute(ImageId=inp.image_id, Attribute="launchPermission")
+        except Exception as exc:
+            if "InvalidAMIID" in str(exc):
+                raise TargetChanged(f"image {inp.image_id} does not exist here (deregistered, or another "
+                                    "account/region)") from None
+            raise
+        if not found:
+            raise TargetChanged(f"image {inp.image_id} does not exist here")
+        return _sharing.ec2_permissions(attr.get("LaunchPermissions", [])), found[0].get("OwnerId")
+
+    def _change(self, ctx: StepContext, inp: UnshareImageInput, *, add: list[str], remove: list[str]) -> None:
+        perms: dict[str, Any] = {}
+        if add:
+            perms["Add"] = _sharing.ec2_entries(add)
+        if remove:
+            perms["Remove"] = _sharing.ec2_entries(remove)
+        _ec2(ctx).modify_image_attribute(ImageId=inp.image_id, LaunchPermission=perms)

@@ -251,3 +251,61 @@ class LockTrustPolicy(Action[RoleInput]):
         iam.update_assume_role_policy(RoleName=inp.role_name, PolicyDocument=json.dumps(previous))
         return Outcome(changed=True, summary=f"restored the trust policy of role {inp.role_name}",
                        before={"trust_policy": current}, after={"trust_policy": previous})
+
+
+# =============================================================================================
+# Trust policy restored (issue 17): the attacker's UpdateAssumeRolePolicy undone. Appended block.
+# =============================================================================================
+class RestoreTrustInput(RoleInput):
+    """The trust policy to put back: the document CloudTrail recorded before the change, or a reviewed one."""
+
+    policy_document: dict[str, Any] | str
+
+    @model_validator(mode="after")
+    def _parsable(self) -> RestoreTrustInput:
+        doc = _doc(self.policy_document)
+        if not isinstance(doc, dict) or not doc.get("Statement"):
+            raise ValueError("policy_document must be a trust policy with at least one statement")
+        return self
+
+
+class RestoreTrustPolicy(Action[RestoreTrustInput]):
+    """Put a role's previous trust policy back, cutting out whoever the attacker made able to assume it.
+
+    A backdoor in a trust policy (an outside account, ``*``, a new federated provider) survives every key
+    rotation. The document found is recorded; release puts it back if it is still responder's. Meant to sit
+    behind an approval: a wrong "previous" document locks the role's real callers out.
+    """
+
+    name = "aws.iam_role.restore_trust_policy"
+    Input = RestoreTrustInput
+    Output = LockTrustOutput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = frozenset({"iam:GetRole", "iam:UpdateAssumeRolePolicy"})
+    undo_permissions = permissions
+
+    def plan(self, ctx: StepContext, inp: RestoreTrustInput) -> Change:
+        _refuse_root(inp.role_name, None)
+        current = _doc(_role(ctx, inp.role_name).get("AssumeRolePolicyDocument"))
+        wanted = _doc(inp.policy_document)
+        return Change(will_change=current != wanted, summary=f"restore the previous trust policy of role "
+                      f"{inp.role_name}", before={"trust_policy": current}, after={"trust_policy": wanted},
+                      notes=["whoever the current trust policy admits and the previous one does not loses the role"])
+
+    def apply(self, ctx: StepContext, inp: RestoreTrustInput) -> Outcome:
+        _refuse_root(inp.role_name, None)
+        current = _doc(_role(ctx, inp.role_name).get("AssumeRolePolicyDocument"))
+        wanted = _doc(inp.policy_document)
+        out = LockTrustOutput(role_name=inp.role_name, locked=False).model_dump()
+        if current == wanted:
+            return Outcome(changed=False, summary=f"trust policy of {inp.role_name} is already the previous one",
+                           before={"trust_policy": current}, after={"trust_policy": current}, output=out)
+        ctx.aws("iam").update_assume_role_policy(RoleName=inp.role_name, PolicyDocument=json.dumps(wanted))
+        return Outcome(changed=True, summary=f"restored the previous trust policy of role {inp.role_name}",
+                       before={"trust_policy": current}, after={"trust_policy": wanted}, output=out)
+
+    def undo(self, ctx: StepContext, inp: RestoreTrustInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        return LockTrustPolicy().undo(ctx, RoleInput(role_name=inp.role_name), applied, force=force, options=options)

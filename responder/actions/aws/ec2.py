@@ -12,10 +12,12 @@ state, and ``undo`` restores it only if the instance is still as responder left 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
 
+from ...aws import parallel
 from ...errors import TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from . import _ec2_groups as groups
@@ -34,6 +36,21 @@ class InstanceInput(ActionInput):
 
 def _ec2(ctx: StepContext) -> Any:
     return ctx.aws("ec2")
+
+
+def _client(ctx: StepContext, service: str) -> Callable[[], Any]:
+    """A client made now, in the calling thread (boto3 sessions are not thread-safe; clients are), handed
+    to a concurrent read; if it cannot be made, the read that uses it fails with that error."""
+    try:
+        client = ctx.aws(service)
+    except Exception as exc:
+        error = exc
+
+        def fail() -> Any:
+            raise error
+
+        return fail
+    return lambda: client
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,28 +100,59 @@ class CaptureInstance(Action[CaptureInstanceInput]):
     def plan(self, ctx: StepContext, inp: CaptureInstanceInput) -> Change:
         return Change(will_change=False, summary=f"capture instance {inp.instance_id} as evidence")
 
-    def _collect(self, ctx: StepContext, inp: CaptureInstanceInput, notes: list[str]) -> dict[str, Any]:
-        ec2 = _ec2(ctx)
-        inst = look.instance(ec2, inp.instance_id)
-        group_ids = sorted({g["GroupId"] for g in inst.get("SecurityGroups", [])})
-        enis = look.network_interfaces(ec2, inp.instance_id)
-        group_ids = sorted({*group_ids, *(gid for e in enis for gid in look.eni_groups(e))})
+    def _collect(self, ctx: StepContext, inp: CaptureInstanceInput, notes: list[str],
+                 console: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Two rounds of concurrent reads: all that the instance id allows (the console too, kept in
+        ``console`` for ``apply``), then what the instance named (its groups' rules, its profile).
+
+        The document is the one the reads made one by one would give; notes keep their order.
+        """
+        ec2, asg, elbv2, iam = _ec2(ctx), _client(ctx, "autoscaling"), _client(ctx, "elbv2"), _client(ctx, "iam")
+        iid = inp.instance_id
+        reads: dict[str, Any] = {
+            "instance": lambda: look.instance(ec2, iid),
+            "network_interfaces": lambda: look.network_interfaces(ec2, iid),
+            "DisableApiTermination": lambda: look.attribute(ec2, iid, "DisableApiTermination"),
+            "InstanceInitiatedShutdownBehavior": lambda: look.attribute(ec2, iid, "InstanceInitiatedShutdownBehavior"),
+            "volumes": lambda: look.volumes(ec2, iid),
+            "instance_profile_association": lambda: look.profile_association(ec2, iid),
+            "autoscaling": lambda: look.autoscaling_group(asg(), iid),
+            "target_groups": lambda: look.target_registrations(elbv2(), iid),
+        }
+        if inp.console_output:
+            reads["console_output"] = lambda: ec2.get_console_output(InstanceId=iid, Latest=True)
+        if inp.screenshot:
+            reads["screenshot"] = lambda: ec2.get_console_screenshot(InstanceId=iid, WakeUp=False)
+        first = parallel.settle(reads)
+        inst = first["instance"].get()
+        enis = first["network_interfaces"].get()
+        group_ids = sorted({*(g["GroupId"] for g in inst.get("SecurityGroups", [])),
+                            *(gid for e in enis for gid in look.eni_groups(e))})
+        profile_arn = (inst.get("IamInstanceProfile") or {}).get("Arn")
+        profile_name = profile_arn.rsplit("/", 1)[-1] if profile_arn else ""
+        more: dict[str, Any] = {}
+        if group_ids:
+            more["security_groups"] = lambda: ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
+        if profile_arn:
+            more["instance_profile"] = lambda: iam().get_instance_profile(
+                InstanceProfileName=profile_name)["InstanceProfile"]
+        second = parallel.settle(more)
         state: dict[str, Any] = {
             "captured_at": ctx.now.isoformat(), "instance": inst,
             "tags": {t["Key"]: t["Value"] for t in inst.get("Tags", [])},
-            "attributes": {name: look.attribute(ec2, inp.instance_id, name)
+            "attributes": {name: first[name].get()
                            for name in ("DisableApiTermination", "InstanceInitiatedShutdownBehavior")},
-            "security_groups": ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"] if group_ids else [],
+            "security_groups": second["security_groups"].get() if group_ids else [],
             "network_interfaces": enis,
-            "volumes": look.volumes(ec2, inp.instance_id),
-            "instance_profile_association": look.profile_association(ec2, inp.instance_id),
+            "volumes": first["volumes"].get(),
+            "instance_profile_association": first["instance_profile_association"].get(),
         }
-        profile_arn = (inst.get("IamInstanceProfile") or {}).get("Arn")
-        state["instance_profile"] = self._profile(ctx, profile_arn, notes) if profile_arn else None
-        state["autoscaling"] = self._optional(lambda: look.autoscaling_group(ctx.aws("autoscaling"), inp.instance_id),
-                                              "Auto Scaling membership", notes)
-        state["target_groups"] = self._optional(lambda: look.target_registrations(ctx.aws("elbv2"), inp.instance_id),
-                                                "load-balancer membership", notes) or []
+        state["instance_profile"] = self._optional(second["instance_profile"].get, f"instance profile {profile_name}",
+                                                   notes) if profile_arn else None
+        state["autoscaling"] = self._optional(first["autoscaling"].get, "Auto Scaling membership", notes)
+        state["target_groups"] = self._optional(first["target_groups"].get, "load-balancer membership", notes) or []
+        if console is not None:
+            console.update({k: first[k] for k in ("console_output", "screenshot") if k in first})
         return jsonable(state)
 
     @staticmethod
@@ -137,24 +185,18 @@ class CaptureInstance(Action[CaptureInstanceInput]):
         return jsonable({"InstanceId": reply.get("InstanceId"), "Timestamp": reply.get("Timestamp"),
                          "output": redacted, "redacted": redacted != decoded})
 
-    def _profile(self, ctx: StepContext, arn: str, notes: list[str]) -> dict[str, Any] | None:
-        name = arn.rsplit("/", 1)[-1]
-        return self._optional(lambda: ctx.aws("iam").get_instance_profile(InstanceProfileName=name)["InstanceProfile"],
-                              f"instance profile {name}", notes)
-
     def apply(self, ctx: StepContext, inp: CaptureInstanceInput) -> Outcome:
         notes: list[str] = []
-        state = self._collect(ctx, inp, notes)
+        console_reads: dict[str, Any] = {}
+        state = self._collect(ctx, inp, notes, console_reads)
         who = f"responder:{self.name}"
         details = {"step": ctx.step_id, "api": "ec2", "instance_id": inp.instance_id}
         artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/ec2-{inp.instance_id}.json", state,
                                          collected_by=who, at=ctx.now, details=details)
         artifacts = [artifact.as_dict()]
         console_name = screenshot_name = None
-        ec2 = _ec2(ctx)
         if inp.console_output:
-            text = self._optional(lambda: ec2.get_console_output(InstanceId=inp.instance_id, Latest=True),
-                                  "console output", notes)
+            text = self._optional(console_reads["console_output"].get, "console output", notes)
             if text is not None:
                 console = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/ec2-{inp.instance_id}-console.json",
                                                 self._console_record(text, notes), collected_by=who, at=ctx.now,
@@ -162,7 +204,7 @@ class CaptureInstance(Action[CaptureInstanceInput]):
                 console_name = console.name
                 artifacts.append(console.as_dict())
         if inp.screenshot:
-            shot = self._optional(lambda: ec2.get_console_screenshot(InstanceId=inp.instance_id, WakeUp=False),
+            shot = self._optional(console_reads["screenshot"].get,
                                   "console screenshot (not every instance type or emulator offers it)", notes)
             if shot and shot.get("ImageData"):
                 import base64

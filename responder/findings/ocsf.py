@@ -11,17 +11,23 @@ from typing import Any
 from ..errors import FindingInvalid
 from .fields import dict_of, list_of, number, text, timestamp
 from .model import (
-    AccessKey,
     Actor,
     Bucket,
+    Cluster,
+    DbInstance,
+    EbsVolume,
+    EcsCluster,
+    EcsTask,
     Finding,
     IamUser,
     Instance,
+    LambdaFunction,
     Other,
     RoleSession,
     Source,
     severity_label,
 )
+from .roles import credential_principal, dedupe, split_primary
 
 _SEVERITY = {1: 1.0, 2: 3.0, 3: 5.0, 4: 8.0, 5: 9.5, 6: 10.0}
 
@@ -44,23 +50,63 @@ def _arn_tail(value: str | None) -> str | None:
     return tail.rsplit("/", 1)[-1]
 
 
-def _resource(res: dict[str, Any]) -> Any:
+def _resource(res: dict[str, Any], finding_type: str) -> Any:
+    """One OCSF ``resources[]`` entry (``type`` as ``AWS::EC2::Instance`` or ``AwsEc2Instance``) → a resource."""
     rtype = (text(res.get("type")) or "").replace("::", "").lower()
     uid = text(res.get("uid"))
     name = text(res.get("name"))
+    arn = uid if (uid or "").startswith("arn:") else None
     if "ec2instance" in rtype:
         return Instance(instance_id=_arn_tail(uid) or name)
     if "s3bucket" in rtype:
         return Bucket(bucket_name=name or (uid.split(":::", 1)[-1] if uid else None), arn=uid)
     if "iamaccesskey" in rtype:
-        return AccessKey(access_key_id=name or _arn_tail(uid))
+        return credential_principal(
+            finding_type=finding_type,
+            access_key_id=name or _arn_tail(uid),
+            principal_id=None,
+            user_name=None,
+            user_type=None,
+        )
     if "iamuser" in rtype:
         return IamUser(user_name=name or _arn_tail(uid), arn=uid)
     if "iamrole" in rtype:
         return RoleSession(role_name=name or _arn_tail(uid), role_arn=uid)
+    if "ekscluster" in rtype:
+        return Cluster(cluster_name=name or _arn_tail(uid), cluster_arn=arn)
+    if "ecscluster" in rtype:
+        return EcsCluster(cluster_name=name or _arn_tail(uid), cluster_arn=arn)
+    if "ecstask" in rtype:
+        return EcsTask(task_arn=uid)
+    if "lambdafunction" in rtype:
+        return LambdaFunction(function_name=name or _arn_tail(uid), function_arn=arn)
+    if "rdsdbinstance" in rtype:
+        return DbInstance(db_instance_identifier=name or _arn_tail(uid), arn=arn)
+    if "ec2volume" in rtype:
+        return EbsVolume(volume_arn=arn, volume_id=name or _arn_tail(uid))
     if not rtype and not uid:
         return None
     return Other(resource_type=text(res.get("type")), resource_id=uid or name, details=res)
+
+
+def _principal(obj: dict[str, Any], finding_type: str) -> Any | None:
+    """OCSF's ``actor.user`` (name, uid, type, credential_uid): the principal that acted."""
+    user = dict_of(dict_of(obj.get("actor")).get("user"))
+    if not user:
+        return None
+    kind = text(user.get("type")) or ""
+    uid = text(user.get("uid"))
+    name = text(user.get("name"))
+    if kind == "IAMUser" and not text(user.get("credential_uid")):
+        return IamUser(user_name=name, arn=uid if (uid or "").startswith("arn:") else None)
+    return credential_principal(
+        finding_type=finding_type,
+        access_key_id=text(user.get("credential_uid")),
+        principal_id=uid if not (uid or "").startswith("arn:") else None,
+        user_name=name,
+        user_type=kind or None,
+        arn=uid if (uid or "").startswith("arn:") else None,
+    )
 
 
 def _one(obj: dict[str, Any], event: str, prefix: str) -> Finding:
@@ -75,9 +121,10 @@ def _one(obj: dict[str, Any], event: str, prefix: str) -> Finding:
     sev_id = number(obj.get("severity_id"))
     score = _SEVERITY.get(int(sev_id), 0.0) if sev_id is not None else 0.0
     cloud = dict_of(obj.get("cloud"))
-    resources = [r for r in (_resource(dict_of(x)) for x in list_of(obj.get("resources"))) if r is not None]
-    resources = resources or [Other()]
-    primary = next((r for r in resources if r.kind != "other"), resources[0])
+    found = [_resource(dict_of(x), ftype) for x in list_of(obj.get("resources"))]
+    found.append(_principal(obj, ftype))
+    resources = dedupe(r for r in found if r is not None) or [Other()]
+    primary, rest = split_primary(ftype, resources)
     evidence = dict_of(next(iter(list_of(obj.get("evidences"))), {}))
     src = dict_of(evidence.get("src_endpoint")) or dict_of(obj.get("src_endpoint"))
     product = dict_of(dict_of(obj.get("metadata")).get("product"))
@@ -101,7 +148,7 @@ def _one(obj: dict[str, Any], event: str, prefix: str) -> Finding:
         incident_start=first,
         archived=status in ("suppressed", "archived", "resolved"),
         resource=primary,
-        resources=tuple(r for r in resources if r is not primary),
+        resources=rest,
         actor=Actor(ip=text(src.get("ip")), domain=text(src.get("domain"))),
         fields={"class_uid": obj.get("class_uid"), "status": text(obj.get("status")), "types": types},
         raw=obj,

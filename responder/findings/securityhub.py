@@ -13,18 +13,24 @@ from typing import Any
 from ..errors import FindingInvalid
 from .fields import dict_of, list_of, number, pick, text, timestamp
 from .model import (
-    AccessKey,
     Actor,
     Bucket,
     Cluster,
+    Container,
+    DbInstance,
+    EbsVolume,
+    EcsCluster,
+    EcsTask,
     Finding,
     IamUser,
     Instance,
+    LambdaFunction,
     Other,
     RoleSession,
     Source,
     severity_label,
 )
+from .roles import credential_principal, dedupe, split_primary
 
 _LABEL_SCORE = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.5}
 _GD_TYPE = re.compile(r"^([A-Za-z0-9]+):([A-Za-z0-9]+)-(.+)$")
@@ -94,10 +100,9 @@ def parse(obj: Any, event: str, prefix: str = "") -> Finding:
     if not ftype:
         raise FindingInvalid(event, f"{where}Types", "missing: an ASFF finding needs Types (or GeneratorId)")
     resources_raw = list_of(obj.get("Resources"))
-    parsed = [_resource(dict_of(r)) for r in resources_raw if isinstance(r, dict)]
-    parsed = [r for r in parsed if r is not None] or [Other(resource_type=None)]
-    primary = next((r for r in parsed if r.kind != "other"), parsed[0])
-    rest = tuple(r for r in parsed if r is not primary)
+    parsed = [_resource(dict_of(r), ftype) for r in resources_raw if isinstance(r, dict)]
+    parsed = dedupe(r for r in parsed if r is not None) or [Other(resource_type=None)]
+    primary, rest = split_primary(ftype, parsed)
     region = text(obj.get("Region")) or next(
         (text(dict_of(r).get("Region")) for r in resources_raw if text(dict_of(r).get("Region"))), None
     )
@@ -156,7 +161,8 @@ def _arn_tail(value: str | None) -> str | None:
     return tail.rsplit("/", 1)[-1] if "/" in tail else tail
 
 
-def _resource(res: dict[str, Any]) -> Any:
+def _resource(res: dict[str, Any], finding_type: str) -> Any:
+    """One ASFF ``Resources[]`` entry → a resource with its role (principals act, everything else is acted on)."""
     rtype = text(res.get("Type")) or ""
     rid = text(res.get("Id"))
     details = dict_of(res.get("Details"))
@@ -165,18 +171,14 @@ def _resource(res: dict[str, Any]) -> Any:
         key_id = text(d.get("AccessKeyId"))
         if not key_id and rid and re.match(r"^(AKIA|ASIA)[A-Z0-9]+$", rid.rsplit(":", 1)[-1]):
             key_id = rid.rsplit(":", 1)[-1]
-        principal_type = text(d.get("PrincipalType")) or text(d.get("UserType"))
-        name = text(d.get("PrincipalName")) or text(d.get("UserName"))
-        if principal_type == "AssumedRole":
-            pid = text(d.get("PrincipalId"))
-            return RoleSession(
-                role_name=name,
-                access_key_id=key_id,
-                principal_id=pid,
-                session_name=pid.split(":", 1)[1] if pid and ":" in pid else None,
-            )
-        return AccessKey(
-            access_key_id=key_id, user_name=name, user_type=principal_type, principal_id=text(d.get("PrincipalId"))
+        issuer = dict_of(dict_of(d.get("SessionContext")).get("SessionIssuer"))
+        return credential_principal(
+            finding_type=finding_type,
+            access_key_id=key_id,
+            principal_id=text(d.get("PrincipalId")),
+            user_name=text(d.get("PrincipalName")) or text(d.get("UserName")) or text(issuer.get("UserName")),
+            user_type=text(d.get("PrincipalType")) or text(d.get("UserType")),
+            role_arn=text(issuer.get("Arn")) if text(issuer.get("Type")) == "Role" else None,
         )
     if rtype == "AwsIamUser":
         d = dict_of(details.get("AwsIamUser"))
@@ -214,6 +216,39 @@ def _resource(res: dict[str, Any]) -> Any:
     if rtype == "AwsEksCluster":
         d = dict_of(details.get("AwsEksCluster"))
         return Cluster(cluster_name=text(d.get("Name")) or _arn_tail(rid), cluster_arn=rid)
+    if rtype == "AwsEcsCluster":
+        d = dict_of(details.get("AwsEcsCluster"))
+        return EcsCluster(cluster_name=text(d.get("ClusterName")) or _arn_tail(rid), cluster_arn=rid)
+    if rtype == "AwsEcsTask":
+        d = dict_of(details.get("AwsEcsTask"))
+        return EcsTask(
+            cluster_arn=text(d.get("ClusterArn")), task_arn=rid, task_definition_arn=text(d.get("TaskDefinitionArn"))
+        )
+    if rtype == "Container":
+        d = dict_of(details.get("Container"))
+        return Container(
+            container_id=rid,
+            name=text(d.get("Name")),
+            image=text(d.get("ImageName")) or text(d.get("ImageId")),
+        )
+    if rtype == "AwsLambdaFunction":
+        d = dict_of(details.get("AwsLambdaFunction"))
+        return LambdaFunction(
+            function_name=text(d.get("FunctionName")) or _arn_tail(rid),
+            function_arn=rid,
+            function_version=text(d.get("Version")),
+            execution_role_arn=text(d.get("Role")),
+        )
+    if rtype == "AwsRdsDbInstance":
+        d = dict_of(details.get("AwsRdsDbInstance"))
+        return DbInstance(
+            db_instance_identifier=text(d.get("DbInstanceIdentifier")) or _arn_tail(rid),
+            db_cluster_identifier=text(d.get("DbClusterIdentifier")),
+            arn=rid,
+            engine=text(d.get("Engine")),
+        )
+    if rtype == "AwsEc2Volume":
+        return EbsVolume(volume_arn=rid, volume_id=_arn_tail(rid))
     if not rtype and not rid:
         return None
     return Other(resource_type=rtype or None, resource_id=rid, details=details)

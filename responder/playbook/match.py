@@ -1,5 +1,11 @@
 """Which playbooks answer a finding: type globs, severity, source, resource kind, account/region lists,
-and field matchers over the normalised finding (``resource.user_type``, ``fields.action_type``, ``raw.…``).
+and field matchers over the normalised finding (``principal.user_type``, ``target.k8s_pod.pod_name``,
+``fields.action_type``, ``raw.…``).
+
+A trigger's ``resource_kinds`` match *any* resource the finding names (``primary_kinds`` only the one it
+is about), and its severity floor does not apply to ``floor_exempt_types`` (the playbook checks the
+resource itself). :func:`explain` says in plain words what a finding names and why each playbook answers
+or declines, for ``responder match``.
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ def _type_names(finding: Finding) -> list[str]:
     return names
 
 
+def floor_exempt(trigger: Trigger, finding: Finding) -> bool:
+    """The type is answered below the severity floor: the playbook looks at the resource itself."""
+    return any(fnmatchcase(n, g) for n in _type_names(finding) for g in trigger.floor_exempt_types)
+
+
 def why_not(trigger: Trigger, finding: Finding, data: dict[str, Any] | None = None) -> str | None:
     """None when the trigger matches, else the first reason it does not (for ``responder match``)."""
     if finding.archived and not trigger.include_archived:
@@ -67,10 +78,12 @@ def why_not(trigger: Trigger, finding: Finding, data: dict[str, Any] | None = No
         return f"type {finding.type} matches none of {trigger.types}"
     if any(fnmatchcase(n, g) for n in names for g in trigger.exclude_types):
         return f"type {finding.type} is excluded"
-    if finding.severity < trigger.min_severity:
+    if finding.severity < trigger.min_severity and not floor_exempt(trigger, finding):
         return f"severity {finding.severity:g} below {trigger.min_severity:g}"
-    if trigger.resource_kinds and finding.resource.kind not in trigger.resource_kinds:
-        return f"resource kind {finding.resource.kind} not in {trigger.resource_kinds}"
+    if trigger.resource_kinds and not any(k in trigger.resource_kinds for k in finding.resource_kinds):
+        return f"names no {' or '.join(trigger.resource_kinds)} (it names {', '.join(finding.resource_kinds)})"
+    if trigger.primary_kinds and finding.resource.kind not in trigger.primary_kinds:
+        return f"is about a {finding.resource.kind}, not a {' or '.join(trigger.primary_kinds)}"
     if trigger.products and not any(fnmatchcase(finding.product or "", p) for p in trigger.products):
         return f"product {finding.product} not in {trigger.products}"
     if not _allowed(finding.account_id, trigger.accounts):
@@ -91,18 +104,69 @@ class MatchResult:
     matched: bool
     trigger_index: int | None
     reason: str | None
+    below_floor: bool = False  # answered under the trigger's severity floor (a floor-exempt type)
 
 
-def evaluate(playbook: Playbook, finding: Finding) -> MatchResult:
-    data = finding.model_dump(mode="json")
+def evaluate(playbook: Playbook, finding: Finding, data: dict[str, Any] | None = None) -> MatchResult:
+    data = data if data is not None else finding.model_dump(mode="json")
     reasons = []
     for index, trigger in enumerate(playbook.triggers):
         reason = why_not(trigger, finding, data)
         if reason is None:
-            return MatchResult(playbook, True, index, None)
+            return MatchResult(playbook, True, index, None, finding.severity < trigger.min_severity)
         reasons.append(reason)
     return MatchResult(playbook, False, None, "; ".join(reasons))
 
 
+def _ident(res: Any) -> str:
+    for name in (
+        "bucket_name",
+        "instance_id",
+        "pod_name",
+        "cluster_name",
+        "role_name",
+        "access_key_id",
+        "user_name",
+        "username",
+        "function_name",
+        "db_instance_identifier",
+        "task_arn",
+        "container_id",
+        "volume_id",
+        "resource_id",
+        "resource_type",
+    ):
+        value = getattr(res, name, None)
+        if value:
+            if name == "pod_name" and getattr(res, "namespace", None):
+                return f"{res.namespace}/{value}"
+            return str(value)
+    return "(unnamed)"
+
+
+def describe_resources(finding: Finding) -> str:
+    """``s3_bucket logs-prod (target, primary); access_key AKIA… (actor)``: what the finding names."""
+    parts = []
+    for index, res in enumerate(finding.all_resources()):
+        role = f"{res.role}, primary" if index == 0 else res.role
+        parts.append(f"{res.kind} {_ident(res)} ({role})")
+    return "; ".join(parts)
+
+
+def explain(finding: Finding, results: list[MatchResult]) -> str:
+    """Plain words for ``responder match``: the resources seen, who answers (and under which rule), who declines."""
+    lines = [f"{finding.type} (severity {finding.severity:g}) names: {describe_resources(finding)}"]
+    for result in results:
+        if result.matched:
+            note = " (below its severity floor: this type is floor-exempt, the playbook checks the resource)"
+            lines.append(f"  answers: {result.playbook.id}{note if result.below_floor else ''}")
+        else:
+            lines.append(f"  declines: {result.playbook.id}: {result.reason}")
+    if not any(r.matched for r in results):
+        lines.append("  no playbook answers this finding")
+    return "\n".join(lines)
+
+
 def matching(playbooks: list[Playbook], finding: Finding) -> list[Playbook]:
-    return [p for p in playbooks if evaluate(p, finding).matched]
+    data = finding.model_dump(mode="json")
+    return [p for p in playbooks if evaluate(p, finding, data).matched]

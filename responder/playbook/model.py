@@ -44,7 +44,15 @@ class AllowDeny(_Strict):
 
 
 class Trigger(_Strict):
-    """When a playbook answers a finding. Every condition given must hold."""
+    """When a playbook answers a finding. Every condition given must hold.
+
+    ``resource_kinds`` asks that the finding *names* a resource of one of those kinds, in any role (the
+    bucket an access key read, the instance a role session came from); ``primary_kinds`` asks that the
+    finding is *about* one (its primary resource). ``floor_exempt_types`` lists the types answered at any
+    severity because the playbook checks the resource's real state itself: GuardDuty rates a disabled
+    public-access block Low, but the bucket behind it may be public right now, and only the playbook's
+    ``when`` can look.
+    """
 
     sources: list[Source] = Field(default_factory=list, description="guardduty, securityhub, secrets, siem")
     types: list[str] = Field(
@@ -52,7 +60,16 @@ class Trigger(_Strict):
     )
     exclude_types: list[str] = Field(default_factory=list)
     min_severity: float = Field(0.0, ge=0.0, le=10.0)
-    resource_kinds: list[str] = Field(default_factory=list)
+    floor_exempt_types: list[str] = Field(
+        default_factory=list,
+        description="type globs answered below min_severity: the playbook's own `when` checks the resource",
+    )
+    resource_kinds: list[str] = Field(
+        default_factory=list, description="the finding names a resource of one of these kinds (any role)"
+    )
+    primary_kinds: list[str] = Field(
+        default_factory=list, description="the finding is about a resource of one of these kinds (its primary)"
+    )
     products: list[str] = Field(default_factory=list, description="product name globs (Security Hub)")
     accounts: AllowDeny = Field(default_factory=AllowDeny)
     regions: AllowDeny = Field(default_factory=AllowDeny)
@@ -61,7 +78,7 @@ class Trigger(_Strict):
     )
     include_archived: bool = False
 
-    @field_validator("resource_kinds")
+    @field_validator("resource_kinds", "primary_kinds")
     @classmethod
     def _kinds(cls, value: list[str]) -> list[str]:
         for kind in value:
@@ -69,7 +86,7 @@ class Trigger(_Strict):
                 raise ValueError(f"unknown resource kind {kind!r}; known: {', '.join(RESOURCE_KINDS)}")
         return value
 
-    @field_validator("types", "exclude_types")
+    @field_validator("types", "exclude_types", "floor_exempt_types")
     @classmethod
     def _globs(cls, value: list[str]) -> list[str]:
         for glob in value:

@@ -19,11 +19,11 @@ from ..actions.base import Category
 from ..actions.registry import Registry
 from ..engine import templating
 from ..errors import PlaybookInvalid, Problem
-from ..findings.model import Finding
+from ..findings.model import RESOURCE_KINDS, Finding
 from .loader import Source, discover, dotted, load_source
 from .model import Playbook
 
-_FINDING_FIELDS = set(Finding.model_fields)
+_FINDING_FIELDS = set(Finding.model_fields) | set(Finding.model_computed_fields)
 _STEP_VIEW = {"output", "state", "changed", "summary", "error", "before", "after"}
 
 
@@ -172,6 +172,8 @@ def _reference_problem(
         return f"undefined input {chain[1]!r}; declared inputs: {', '.join(playbook.inputs) or 'none'}"
     if root == "finding" and len(chain) > 1 and chain[1] not in _FINDING_FIELDS:
         return f"finding has no field {chain[1]!r}"
+    if root == "finding" and len(chain) > 2 and chain[1] == "target" and chain[2] not in (*RESOURCE_KINDS, "get"):
+        return f"finding.target has no kind {chain[2]!r}; kinds: {', '.join(RESOURCE_KINDS)}"
     if root == "steps" and len(chain) > 1:
         ref = chain[1]
         if ref == step_id:

@@ -94,12 +94,12 @@ def test_json_lines_and_sns_wrapping(tmp_path: Path) -> None:
         (
             "Execution:Lambda/SuspiciousToolInvoked",
             {"resourceType": "Lambda", "lambdaDetails": {"functionName": "f"}},
-            "other",
+            "lambda_function",
         ),
         (
             "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin",
             {"resourceType": "RDSDBInstance", "rdsDbInstanceDetails": {"dbInstanceIdentifier": "db1"}},
-            "other",
+            "rds_instance",
         ),
         (
             "Execution:EC2/MaliciousFile",

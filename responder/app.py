@@ -44,34 +44,21 @@ def build_connectors(settings: Settings, *, aws: Any = None) -> Connectors:
 
         return AwsAccess(settings.aws)
 
-    factories: dict[str, Any] = {"aws": aws if aws is not None else make_aws}
-    try:
-        from .k8s.access import kubernetes_factory  # type: ignore[import-not-found]
+    from .k8s.access import kubernetes_factory
 
-        factories["k8s"] = kubernetes_factory(settings)
-    except ImportError:
-        pass
-    return Connectors(**factories)
+    return Connectors(aws=aws if aws is not None else make_aws, k8s=kubernetes_factory(settings))
 
 
 def error_translators() -> list[Any]:
     from .aws.errors import translate
+    from .k8s.errors import translate as k8s_translate
 
-    translators: list[Any] = [translate]
-    try:
-        from .k8s.errors import translate as k8s_translate  # type: ignore[import-not-found]
-
-        translators.append(k8s_translate)
-    except ImportError:
-        pass
-    return translators
+    return [translate, k8s_translate]
 
 
 def approval_notifiers(settings: Settings) -> list[ApprovalNotifier]:
-    try:
-        from .slack.approvals import notifiers_from_settings  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from .slack.approvals import notifiers_from_settings
+
     return list(notifiers_from_settings(settings))
 
 
@@ -84,15 +71,44 @@ def build_engine(
     registry: Registry | None = None,
     **overrides: Any,
 ) -> Engine:
+    store = overrides.pop("store", None) or open_store(settings.store_url)
     return Engine(
-        store=overrides.pop("store", None) or open_store(settings.store_url),
+        store=store,
         registry=registry or default_registry(),
         connectors=overrides.pop("connectors", None) or build_connectors(settings, aws=aws),
-        evidence=overrides.pop("evidence", None) or open_locker(settings.evidence_url),
+        evidence=overrides.pop("evidence", None) or open_locker(settings.evidence_url, store=store),  # anchored
         settings=settings,
         clock=clock or SystemClock(),
         observer=observer,
         error_translators=overrides.pop("error_translators", None) or error_translators(),
         approval_notifiers=overrides.pop("approval_notifiers", None) or approval_notifiers(settings),
         **overrides,
+    )
+
+
+def triage_notifiers(settings: Settings) -> list[Any]:
+    """Where a finding no playbook answers is posted (Slack, when a channel and token are configured)."""
+    from .slack import client as slack_client
+
+    if not slack_client.channel(settings):
+        return []
+    from .slack.approvals import post_triage
+
+    return [lambda run: post_triage(settings, run)]
+
+
+def build_responder(
+    settings: Settings,
+    *,
+    playbook_paths: Sequence[str | Path] | None = None,
+    via: str = "cli",
+    engine: Engine | None = None,
+    **engine_options: Any,
+) -> Any:
+    """The respond service every way in uses: engine, loaded playbooks, triage destinations."""
+    from .service import Responder
+
+    engine = engine or build_engine(settings, **engine_options)
+    return Responder(
+        engine, load_shipped(engine.registry, playbook_paths), triage_notifiers=triage_notifiers(settings), via=via
     )

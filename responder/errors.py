@@ -9,13 +9,22 @@
     │   └── ConfigInvalid
     ├── ActionFailed             run_id, step_id → exit 1
     │   ├── Transient            throttling, 5xx, timeouts: retried with backoff + jitter
-    │   │   └── RetriesExhausted still failing after the bounded retries: not retried again
+    │   │   └── RetriesExhausted still failing after the bounded retries: a later resume may succeed
     │   ├── Denied               access denied: fails at once, names the permission
-    │   ├── Refused              a precondition says no (self-containment, service-linked role, ...)
+    │   ├── NotConfigured        no role / cluster / connector configured: fix it, then resume
+    │   ├── Refused              a safety rule says no (self-containment, service-linked role, ...):
+    │   │                        the step is recorded ``refused``, the run ``partial``
+    │   │   └── Kept             release keeps a safeguard on purpose (a key stays inactive without
+    │   │                        --reenable-keys): recorded ``kept``, not a failure
     │   └── TargetChanged        gone or changed since plan / since responder left it
     ├── StepClaimed              another process holds the lease
     ├── PlaybookChanged          resume refused: the playbook's digest differs
-    └── AwaitingApproval         exit 3
+    ├── AwaitingApproval         exit 3
+    └── Interrupted              SIGINT/SIGTERM: the run is left resumable, exit 130
+
+Control flow branches on these classes and their ``retryable`` attribute, never on message text or
+class-name strings: a step record keeps ``retryable`` so a later process (the Lambda handler, a
+redelivery) can decide without the exception object.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ class ResponderError(Exception):
     """Base of every error responder raises on purpose."""
 
     exit_code = 1
+    #: a later attempt may succeed without anyone changing anything (throttling, a lost lease)
+    retryable = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -89,6 +100,8 @@ class ActionFailed(ResponderError):
 class Transient(ActionFailed):
     """Throttling or a passing fault: safe to retry because actions are idempotent."""
 
+    retryable = True
+
 
 class RetriesExhausted(Transient):
     """Still throttled (or failing transiently) after the bounded per-call retries.
@@ -105,8 +118,19 @@ class Denied(ActionFailed):
         self.permission = permission
 
 
+class NotConfigured(ActionFailed):
+    """Responder lacks the access or configuration the step needs (a role, a cluster, a connector).
+
+    A failure, not a refusal: the cause is fixable, and ``resume`` after the fix runs the step again.
+    """
+
+
 class Refused(ActionFailed):
-    """A precondition refused the change before anything was touched."""
+    """A safety rule refused the change before anything was touched; a person must act instead."""
+
+
+class Kept(Refused):
+    """Release keeps this containment on purpose (a safeguard), e.g. a leaked key stays inactive."""
 
 
 class TargetChanged(ActionFailed):
@@ -116,6 +140,8 @@ class TargetChanged(ActionFailed):
 class StepClaimed(ResponderError):
     """Another process holds this run or step; it will finish it."""
 
+    retryable = True
+
 
 class PlaybookChanged(ResponderError):
     exit_code = 2
@@ -123,6 +149,12 @@ class PlaybookChanged(ResponderError):
 
 class AwaitingApproval(ResponderError):
     exit_code = 3
+
+
+class Interrupted(ResponderError):
+    """SIGINT or SIGTERM arrived while a run was going: it is recorded ``interrupted`` and resumable."""
+
+    exit_code = 130
 
 
 @contextmanager

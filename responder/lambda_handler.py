@@ -38,16 +38,16 @@ def _env_key() -> tuple[str | None, ...]:
 
 
 def _wired() -> dict[str, Any]:
-    """Settings, engine and playbooks, built once per warm container (rebuilt if the environment changes)."""
+    """Settings and the respond service, built once per warm container (rebuilt if the environment changes)."""
     key = _env_key()
     if _CACHE.get("key") != key:
-        from .app import build_engine, load_shipped
+        from .app import build_responder
         from .config import load_settings
 
         settings = load_settings()
-        engine = build_engine(settings, aws=_aws_access(settings))
+        service = build_responder(settings, via="lambda", aws=_aws_access(settings))
         _CACHE.clear()
-        _CACHE.update(key=key, settings=settings, engine=engine, playbooks=load_shipped(engine.registry))
+        _CACHE.update(key=key, settings=settings, service=service, engine=service.engine, playbooks=service.playbooks)
     return _CACHE
 
 
@@ -79,76 +79,31 @@ def _slack() -> tuple[Any, str | None]:
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Run (or join) every matching playbook for the findings in one EventBridge event.
 
-    A malformed event is logged and answered, not raised: raising would make Lambda retry an event
-    that can never parse. Errors of AWS or the store do raise, so Lambda's retry and the DLQ apply.
+    An event that cannot be parsed is logged and answered ``{"ok": false}``, never raised: raising would
+    make Lambda retry an event that can never parse. Errors of AWS or the store do raise, so Lambda's
+    retry and the DLQ apply.
     """
-    from .errors import FindingInvalid
-    from .findings import parse_event
-    from .playbook import match as matcher
+    from .errors import BadInput
 
-    wired = _wired()
-    engine, playbooks = wired["engine"], wired["playbooks"]
     name = str(event.get("id") or "event") if isinstance(event, dict) else "event"
     try:
+        from .findings import parse_event
+
         findings = parse_event(event, name)
-    except FindingInvalid as exc:
+    except (BadInput, ValueError, TypeError, RecursionError) as exc:
         log.warning("unreadable event %s: %s", name, exc)
-        return {"ok": False, "error": str(exc), "results": []}
-    by_id = {p.playbook.id: p for p in playbooks}
+        return {"ok": False, "error": str(exc)[:1000], "results": []}
+    service = _wired()["service"]
     results: list[dict[str, Any]] = []
     for finding in findings:
-        # An archived/suppressed finding matches no trigger; find the playbooks it *would* start, so
-        # the engine records it (status suppressed) instead of it vanishing without a trace.
-        candidate = finding.model_copy(update={"archived": False}) if finding.archived else finding
-        chosen = [by_id[p.id] for p in matcher.matching([p.playbook for p in playbooks], candidate)]
-        if not chosen:
-            results.append({"finding_id": finding.id, "type": finding.type, "status": "unmatched"})
-            continue
-        for loaded in chosen:
-            result = _settle(engine, loaded, engine.run(loaded, finding))
-            if not result.created:
-                _keep_version(engine, result.run_id, finding)
+        for result in service.respond_one(finding):
+            result = service.settle(result, attempts=int(os.environ.get("RESPONDER_TRANSIENT_RESUMES", "2")))
             results.append({"finding_id": finding.id, "run_id": result.run_id, "playbook": result.playbook,
-                            "status": result.status, "created": result.created,
+                            "status": result.status, "created": result.created, "joined": result.joined,
                             "waiting_for": result.waiting_for, "message": result.message})
             if result.status == "planned" and result.created:
                 _post_plan(result.run_id)
     return {"ok": True, "results": results}
-
-
-def _keep_version(engine: Any, run_id: str, finding: Any) -> None:
-    """Each delivered version of a finding goes to the run's evidence too: GuardDuty overwrites the
-    older details when it aggregates, so the update is the only copy of what it said before.
-    Same bytes under the same name are a no-op in the locker, so duplicates add nothing."""
-    from .redact import redact
-
-    data = finding.model_copy(update={"raw": redact(finding.raw)}).model_dump(mode="json")
-    try:
-        engine.evidence.put_json(run_id, f"finding-version-{finding.digest()[:16]}.json", data,
-                                 collected_by="lambda:on_event", at=engine.clock.now())
-    except Exception as exc:  # the store already holds the version; the locker copy is a second record
-        log.warning("could not keep finding version of %s: %s", run_id, exc)
-
-
-def _settle(engine: Any, loaded: Any, result: Any) -> Any:
-    """Resume a run that failed only for a passing reason (throttling, a lost lease), a few times.
-
-    The engine retries a throttled step itself (with backoff); if it still fails, nobody would come
-    back to it unattended — a redelivery joins a failed run without repeating anything — so the
-    handler resumes it here, with a growing pause, before answering.
-    """
-    import time
-
-    for attempt in range(int(os.environ.get("RESPONDER_TRANSIENT_RESUMES", "2"))):
-        if result.status != "failed" or not _passing_failure(engine.store, result.run_id):
-            return result
-        time.sleep(min(0.2 * 2 ** attempt, 2.0))
-        result = engine.resume(result.run_id, loaded, allow_changed=True)
-    return result
-
-
-def _passing_failure(store: Any, run_id: str) -> bool:
-    return any(s.state == "failed" and s.error_type in ("Transient", "StepClaimed") for s in store.steps(run_id))
 
 
 def _post_plan(run_id: str) -> None:
@@ -227,20 +182,18 @@ def _resume_later(run_id: str, step_id: str | None, context: Any) -> None:
 
 def _resume(run_id: str, step_id: str | None) -> dict[str, Any]:
     """Continue the run after a decision; progress goes to the approval message's thread."""
-    wired = _wired()
-    engine = wired["engine"]
-    run = engine.store.get_run(run_id)
-    if run is None:
-        return {"ok": False, "error": f"no run {run_id}"}
-    loaded = {p.playbook.id: p for p in wired["playbooks"]}.get(run.playbook_id)
-    if loaded is None:
-        return {"ok": False, "error": f"playbook {run.playbook_id} is not deployed"}
+    from .errors import BadInput
+
+    service = _wired()["service"]
+    engine = service.engine
     observer = _thread_observer(run_id, step_id)
     previous = engine.observer
     if observer is not None:
         engine.observer = observer
     try:
-        result = engine.resume(run_id, loaded)
+        result = service.resume(run_id)
+    except BadInput as exc:
+        return {"ok": False, "error": exc.message}
     finally:
         engine.observer = previous
     return {"ok": True, "run_id": run_id, "status": result.status, "waiting_for": result.waiting_for}

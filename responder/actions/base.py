@@ -87,9 +87,9 @@ class Connectors:
     def get(self, name: str) -> Any:
         if name not in self._made:
             if name not in self._factories:
-                from ..errors import Refused
+                from ..errors import NotConfigured
 
-                raise Refused(
+                raise NotConfigured(
                     f"no {name!r} connection is configured for this run",
                     hint=f"configure {name} access (see README) or run with --sandbox",
                 )

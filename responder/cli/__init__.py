@@ -1,6 +1,9 @@
 """The on-call interface: ``responder``. The only home of typer and rich.
 
-Exit codes scripts can trust: 0 succeeded, 1 run failed, 2 bad input, 3 waiting for a person.
+Exit codes scripts can trust: 0 succeeded (also planned, suppressed, kept for triage), 1 run failed
+(evidence or containment), 2 bad input (nothing was run), 3 waiting for a person, 4 partial (contained;
+a later step failed or a safety rule refused one), 5 another worker is executing the run,
+130 interrupted (SIGINT/SIGTERM; the run is resumable).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from . import core
 
 app = typer.Typer(
     name="responder",
-    help="Cloud incident-response playbooks: preserve evidence, contain, scope, notify — with people in the loop.",
+    help="Cloud incident-response playbooks: preserve evidence, contain, scope, notify — with people in the loop.\n\n"
+    "Exit codes: 0 succeeded, 1 failed, 2 bad input, 3 waiting for a person, 4 partial, "
+    "5 another worker runs it, 130 interrupted (resumable).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -23,7 +28,7 @@ app = typer.Typer(
 core.register(app)
 
 # Subsystems register their own commands; a missing one leaves the rest working.
-for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage"):
+for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage", "drill"):
     try:
         importlib.import_module(f"{__name__}.{_module}").register(app)
     except ModuleNotFoundError as exc:
@@ -33,10 +38,16 @@ for _module in ("scope", "samples", "notify", "evidence", "release", "people", "
 
 def main() -> None:
     """Console entry point: map responder's errors to exit codes with a message that says what next."""
+    import signal
+
     from rich.markup import escape
 
     from .render import err_console
 
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: recorded, resumable
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
@@ -58,6 +69,17 @@ def main() -> None:
         code = getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
             show()
-            sys.exit(2 if type(exc).__name__ in ("UsageError", "NoSuchOption", "BadParameter", "MissingParameter",
-                                                 "BadOptionUsage", "BadArgumentUsage") else code)
+            sys.exit(
+                2
+                if type(exc).__name__
+                in (
+                    "UsageError",
+                    "NoSuchOption",
+                    "BadParameter",
+                    "MissingParameter",
+                    "BadOptionUsage",
+                    "BadArgumentUsage",
+                )
+                else code
+            )
         raise

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from ..findings.model import Finding
 from ..playbook import match as matcher
 from ..playbook.schema import playbook_schema
 from ..playbook.validate import LoadedPlaybook, load_playbooks
+from ..service import decide, exit_code
 from .render import Progress, console, err_console, print_json, steps_table, styled, text
 
 PlaybooksOpt = Annotated[
@@ -30,16 +32,53 @@ PlaybooksOpt = Annotated[
     typer.Option("--playbooks", "-p", help="playbook files or folders (default: ./playbooks, RESPONDER_PLAYBOOKS)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
-EXIT_BY_STATUS = {
-    "succeeded": 0,
-    "planned": 0,
-    "suppressed": 0,
-    "unmatched": 0,
-    "failed": 1,
-    "running": 1,
-    "pending": 1,
-    "waiting": 3,
-}
+SandboxOpt = Annotated[
+    bool, typer.Option("--sandbox", help="in the drill environment (embedded AWS emulator; `responder sandbox down`)")
+]
+_DRILL: dict[str, Any] = {}
+
+
+@contextmanager
+def _environment(finding: Finding, sandbox: bool, *, quiet: bool) -> Iterator[Settings]:
+    """Real settings, or the drill's: the shared emulator seeded from the finding, the drill's own store."""
+    settings = _settings()
+    if not sandbox:
+        yield settings
+        return
+    from .. import drill
+
+    drill_settings = sandbox_settings(settings)
+    with drill.attached(drill_settings.home, finding) as box:
+        _prepare_sandbox_logs(drill_settings, finding, quiet)
+        _DRILL["box"] = box
+        _DRILL["home"] = drill_settings.home
+        try:
+            yield drill_settings
+        finally:
+            _DRILL.clear()
+
+
+@contextmanager
+def _run_environment(run_id: str, sandbox: bool) -> Iterator[Settings]:
+    """Where a run lives: the real store, or the drill's (found by the run id, so printed commands work)."""
+    from ..state import open_store
+
+    settings = _settings()
+    drill_settings = sandbox_settings(settings)
+    if not sandbox and open_store(settings.store_url).get_run(run_id) is None:
+        sandbox = (drill_settings.home / "runs.sqlite3").exists() and open_store(drill_settings.store_url).get_run(
+            run_id
+        ) is not None
+        if sandbox:
+            err_console().print(f"[dim]run {text(run_id)} is a drill run: using the sandbox[/]")
+    if not sandbox:
+        yield settings
+        return
+    record = open_store(drill_settings.store_url).get_run(run_id)
+    if record is None:
+        raise BadInput(f"no drill run {run_id}; `responder runs --sandbox` lists them")
+    with _environment(record.finding_model(), True, quiet=True) as drilled:
+        yield drilled
 
 
 def _settings() -> Settings:
@@ -48,16 +87,6 @@ def _settings() -> Settings:
 
 def _playbooks(paths: list[Path] | None) -> list[LoadedPlaybook]:
     return wiring.load_shipped(default_registry(), paths)
-
-
-def _select(playbooks: list[LoadedPlaybook], finding: Finding, playbook_id: str | None) -> list[LoadedPlaybook]:
-    if playbook_id:
-        chosen = [p for p in playbooks if p.playbook.id == playbook_id]
-        if not chosen:
-            raise BadInput(f"no playbook with id {playbook_id!r}; known: {', '.join(p.playbook.id for p in playbooks)}")
-        return chosen
-    by_id = {p.playbook.id: p for p in playbooks}
-    return [by_id[p.id] for p in matcher.matching([p.playbook for p in playbooks], finding)]
 
 
 def sandbox_settings(settings: Settings, home: Path | None = None) -> Settings:
@@ -76,12 +105,7 @@ def sandbox_settings(settings: Settings, home: Path | None = None) -> Settings:
 
 
 def _exit_for(results: list[RunResult]) -> int:
-    codes = [EXIT_BY_STATUS.get(r.status, 1) for r in results]
-    if 1 in codes:
-        return 1
-    if 3 in codes:
-        return 3
-    return 0
+    return exit_code(results)
 
 
 def _run_json(result: RunResult) -> dict[str, Any]:
@@ -97,6 +121,7 @@ def _run_json(result: RunResult) -> dict[str, Any]:
                 "changed",
                 "summary",
                 "error",
+                "retryable",
                 "attempts",
                 "duration_ms",
                 "output",
@@ -202,7 +227,7 @@ def register(app: typer.Typer) -> None:
             print_json(rows if len(rows) != 1 else {**rows[0], "findings": rows})
             return
         table = Table(title="findings and playbooks", title_justify="left")
-        for column in ("finding", "type", "severity", "resource", "playbooks"):
+        for column in ("finding", "type", "severity", "resource", "playbooks (or why none: kept for triage on run)"):
             table.add_column(column, overflow="fold")
         for row in rows:
             f = row["finding"]
@@ -211,7 +236,7 @@ def register(app: typer.Typer) -> None:
                 text(f["type"]),
                 text(f"{f['severity']:g} {f['severity_label']}"),
                 text(f["resource"]["kind"]),
-                text(", ".join(row["playbooks"]) or "—"),
+                text(", ".join(row["playbooks"]) or _declined_summary(row["not_matched"])),
             )
         console().print(table)
 
@@ -223,23 +248,14 @@ def register(app: typer.Typer) -> None:
         playbooks: PlaybooksOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Say what each step would change, calling only read APIs."""
-        if sandbox:
-            _require_emulator()
+        """Say what each step would change, calling only read APIs (writes nothing)."""
         findings = load_file(event)
-        loaded = _playbooks(playbooks)
-        settings = _settings()
         plans = []
         for finding in findings:
-            with ExitStack() as stack:
-                if sandbox:
-                    from ..sandbox import start_sandbox
-
-                    stack.enter_context(start_sandbox(finding))
-                    settings = sandbox_settings(settings)
-                engine = wiring.build_engine(settings)
-                for item in _select(loaded, finding, playbook):
-                    plans.append(engine.plan(item, finding))
+            with _environment(finding, sandbox, quiet=True) as settings:
+                service = wiring.build_responder(settings, playbook_paths=playbooks)
+                for item in service.select(finding, playbook):
+                    plans.append(service.engine.plan(item, finding))
         if as_json:
             data = [p.model_dump(mode="json") for p in plans]
             print_json(data[0] if len(data) == 1 else data)
@@ -274,35 +290,27 @@ def register(app: typer.Typer) -> None:
         playbooks: PlaybooksOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Run the matching playbook(s) for the findings in EVENT (joins an existing run; repeats nothing)."""
-        if sandbox:
-            _require_emulator()
+        """Run the matching playbook(s) for the findings in EVENT (joins an existing run; repeats nothing).
+
+        Exit codes: 0 succeeded (or planned, suppressed, kept for triage), 1 failed (evidence or containment),
+        2 bad input, 3 waiting for a person, 4 partial (contained; a later step failed or was refused),
+        5 another worker is executing the run, 130 interrupted (resumable).
+        """
         findings = load_file(event)
-        loaded = _playbooks(playbooks)
         results: list[RunResult] = []
         extra: dict[str, Any] = {}
         for finding in findings:
-            chosen = _select(loaded, finding, playbook)
-            if not chosen:
-                continue
-            settings = _settings()
-            with ExitStack() as stack:
-                box = None
-                if sandbox:
-                    from ..sandbox import start_sandbox
-
-                    box = stack.enter_context(start_sandbox(finding))
-                    settings = sandbox_settings(settings)
-                    _prepare_sandbox_logs(settings, finding, quiet)
+            with _environment(finding, sandbox, quiet=quiet or as_json) as settings:
+                box = _DRILL.get("box")
+                if box is not None:
                     extra["sandbox"] = {
                         "endpoint": box.endpoint,
                         "account_id": box.account_id,
                         "home": str(settings.home),
                         "before": _sandbox_state(box, finding),
                     }
-                engine = wiring.build_engine(settings, observer=Progress(quiet or (as_json and False)))
-                for item in chosen:
-                    results.append(engine.run(item, finding, dry_run=dry_run))
+                service = wiring.build_responder(settings, playbook_paths=playbooks, observer=Progress(quiet))
+                results.extend(service.respond_one(finding, playbook_id=playbook, dry_run=dry_run))
                 if box is not None:
                     extra["sandbox"]["after"] = _sandbox_state(box, finding)
         _show_results(results, as_json, extra)
@@ -317,19 +325,14 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-changed", help="resume even though the playbook changed since the run started")
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+        sandbox: SandboxOpt = False,
         playbooks: PlaybooksOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Continue a run from its last finished step (after a crash, a timeout or an approval)."""
-        settings = _settings()
-        engine = wiring.build_engine(settings, observer=Progress(quiet))
-        record = engine.store.get_run(run_id)
-        if record is None:
-            raise BadInput(f"no run {run_id} in {settings.store_url}; `responder runs` lists runs")
-        loaded = {p.playbook.id: p for p in _playbooks(playbooks)}
-        if record.playbook_id not in loaded:
-            raise BadInput(f"playbook {record.playbook_id} of run {run_id} is not among the loaded playbooks")
-        result = engine.resume(run_id, loaded[record.playbook_id], allow_changed=allow_changed)
+        """Continue a run from its last finished step; failed steps run again (retry after fixing the cause)."""
+        with _run_environment(run_id, sandbox) as settings:
+            service = wiring.build_responder(settings, playbook_paths=playbooks, observer=Progress(quiet))
+            result = service.resume(run_id, allow_changed=allow_changed)
         _show_results([result], as_json)
         raise typer.Exit(_exit_for([result]))
 
@@ -369,6 +372,8 @@ def register(app: typer.Typer) -> None:
                 "account_id": r.account_id,
                 "created_at": r.created_at,
                 "versions": r.versions,
+                "reason": r.error,
+                "declined": r.extra.get("declined") if r.status == "triage" else None,
                 "milestones": r.milestones,
                 "time_to_contain_s": _seconds(r.milestones, "first_seen", "contained"),
                 "time_to_notify_s": _seconds(r.milestones, "first_seen", "drafted"),
@@ -379,7 +384,7 @@ def register(app: typer.Typer) -> None:
             print_json(rows)
             return
         table = Table(title=f"runs ({settings.store_url})", title_justify="left")
-        for column in ("run", "playbook", "status", "finding", "created", "to contain", "to draft"):
+        for column in ("run", "playbook", "status", "finding", "created", "to contain", "to draft", "why"):
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(
@@ -390,6 +395,7 @@ def register(app: typer.Typer) -> None:
                 text(row["created_at"]),
                 _human(row["time_to_contain_s"]),
                 _human(row["time_to_notify_s"]),
+                text(row["reason"] or ""),
             )
         console().print(table)
 
@@ -405,10 +411,6 @@ def register(app: typer.Typer) -> None:
         with resources.as_file(sample) as path:
             findings = load_file(path)
         finding = findings[0]
-        loaded = _playbooks(None)
-        chosen = _select(loaded, finding, None)
-        if not chosen:
-            raise ResponderError("the demo finding matches no playbook (are the shipped playbooks valid?)")
         from ..sandbox import start_sandbox
 
         if not as_json:
@@ -420,8 +422,10 @@ def register(app: typer.Typer) -> None:
             settings = sandbox_settings(_settings(), home)
             _prepare_sandbox_logs(settings, finding, quiet or as_json)
             before = _sandbox_state(box, finding)
-            engine = wiring.build_engine(settings, observer=Progress(quiet or as_json))
-            results = [engine.run(item, finding) for item in chosen]
+            service = wiring.build_responder(settings, observer=Progress(quiet or as_json))
+            if not service.select(finding):
+                raise ResponderError("the demo finding matches no playbook (are the shipped playbooks valid?)")
+            results = service.respond_one(finding)
             after = _sandbox_state(box, finding)
         extra = {
             "sandbox": {
@@ -441,44 +445,32 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_exit_for(results))
 
     def _decide(
-        run_id: str, step: str, by: str, reason: str | None, approved: bool, as_json: bool, playbooks: list[Path] | None
+        run_id: str,
+        step: str,
+        by: str,
+        reason: str | None,
+        approved: bool,
+        as_json: bool,
+        playbooks: list[Path] | None,
+        sandbox: bool,
     ) -> None:
-        settings = _settings()
-        engine = wiring.build_engine(settings, observer=Progress(as_json))
-        approval = engine.store.get_approval(run_id, step)
-        if approval is None:
-            raise BadInput(
-                f"no approval is pending for step {step!r} of run {run_id}; `responder runs {run_id}` shows it"
-            )
-        decided, won = engine.store.decide(
-            run_id, step, approved=approved, by=by, reason=reason, at=engine.clock.now(), via="cli"
-        )
-        engine.store.audit(
-            run_id,
-            engine.clock.now(),
-            "approval_decided",
-            actor=f"cli:{by}",
-            step=step,
-            decision=decided.state.value,
-            applied=won,
-            reason=reason,
-        )
-        if won:  # the Slack prompt, if there was one, shows who decided and why
-            try:
+        with _run_environment(run_id, sandbox) as settings:
+            service = wiring.build_responder(settings, playbook_paths=playbooks, observer=Progress(as_json))
+
+            def announce(decided: Any) -> None:
                 from ..slack.approvals import announce_decision
-            except ImportError:
-                pass
-            else:
+
                 announce_decision(settings, decided)
-        if not won:
-            err_console().print(
-                f"already decided: {decided.state.value} by {text(decided.decided_by)} at "
-                f"{text(decided.decided_at)}; nothing changed"
+
+            decided, won = decide(
+                service.engine, run_id, step, approved=approved, by=by, reason=reason, via="cli", announce=announce
             )
-        record = engine.store.get_run(run_id)
-        assert record is not None
-        loaded = {p.playbook.id: p for p in _playbooks(playbooks)}
-        result = engine.resume(run_id, loaded[record.playbook_id], allow_changed=False)
+            if not won:
+                err_console().print(
+                    f"already decided: {decided.state.value} by {text(decided.decided_by)} at "
+                    f"{text(decided.decided_at)}; nothing changed"
+                )
+            result = service.resume(run_id)
         _show_results([result], as_json)
         raise typer.Exit(_exit_for([result]))
 
@@ -488,11 +480,12 @@ def register(app: typer.Typer) -> None:
         step: str,
         by: Annotated[str, typer.Option("--by", help="who approves")],
         reason: Annotated[str | None, typer.Option("--reason")] = None,
+        sandbox: SandboxOpt = False,
         playbooks: PlaybooksOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Approve a waiting step and resume the run (exactly once, whoever gets there first)."""
-        _decide(run_id, step, by, reason, True, as_json, playbooks)
+        _decide(run_id, step, by, reason, True, as_json, playbooks, sandbox)
 
     @app.command()
     def deny(
@@ -500,11 +493,12 @@ def register(app: typer.Typer) -> None:
         step: str,
         by: Annotated[str, typer.Option("--by", help="who denies")],
         reason: Annotated[str | None, typer.Option("--reason")] = None,
+        sandbox: SandboxOpt = False,
         playbooks: PlaybooksOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Deny a waiting step; the run continues without it."""
-        _decide(run_id, step, by, reason, False, as_json, playbooks)
+        _decide(run_id, step, by, reason, False, as_json, playbooks, sandbox)
 
     @app.command()
     def audit(run_id: str, sandbox: Annotated[bool, typer.Option("--sandbox")] = False) -> None:
@@ -522,6 +516,11 @@ def register(app: typer.Typer) -> None:
     def run_id_cmd(finding_id: str, playbook_id: str) -> None:
         """Print the deterministic run id of a finding and playbook."""
         typer.echo(run_id_for(finding_id, playbook_id))
+
+
+def _declined_summary(reasons: dict[str, str]) -> str:
+    """Why no playbook answers, in a line per playbook (the run would keep it for triage)."""
+    return "none — " + "; ".join(f"{pid}: {why}" for pid, why in sorted(reasons.items()))
 
 
 def _seconds(milestones: dict[str, str], start: str, end: str) -> float | None:
@@ -553,23 +552,12 @@ def _require_emulator() -> None:
 
 
 def _sandbox_state(box: Any, finding: Finding) -> list[dict[str, Any]]:
-    from ..sandbox import show_principal
+    from .. import drill
 
-    states = []
-    for key in box.seeded.get("access_keys", []):
-        states.append(show_principal(box, user_name=key["user_name"]))
-    for role in box.seeded.get("roles", []):
-        states.append(show_principal(box, role_name=role))
-    from ..sandbox_k8s import describe_k8s
-
-    try:
-        from ..sandbox_resources import describe_seeded
-    except ImportError:
-        pass
-    else:
-        states.extend(describe_seeded(box, finding))
-    states.extend(describe_k8s(box, finding))
-    return states
+    home = _DRILL.get("home")
+    if home is not None:
+        return drill.describe(home, finding)
+    return drill.state_rows(box, finding)
 
 
 def _print_before_after(sandbox: dict[str, Any]) -> None:

@@ -5,6 +5,11 @@ record kept. The undo is itself a recorded step (``release:<step>``), written ah
 release that crashes resumes, and a release that finds drift refuses and names the difference unless
 forced (then the difference is recorded). Release needs the run's records, not its playbook: it works
 even after the playbook changed or was removed.
+
+All-or-nothing: every step release would undo is first checked for drift against read-only clients
+(``readonly.py``); if any drifted, nothing is changed and every drifted step is named. ``--step`` and
+``--force`` release partially on purpose. A safeguard that keeps containment on purpose (a leaked key
+stays inactive without ``--reenable-keys``) is recorded ``kept``, not ``failed``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 from ..actions.base import Outcome
-from ..errors import BadInput, ResponderError, TargetChanged
+from ..errors import BadInput, Kept, ResponderError, TargetChanged
 from ..state.records import StepRecord, StepState
 from .owner import is_stale
+from .readonly import ReadOnlyConnectors, WouldChange
 from .results import RunResult
 from .runner import Engine
 
@@ -56,16 +62,53 @@ def release(
                 f"step {step_id!r} changed nothing that could be released (state "
                 f"{by_id[step_id].state.value}, changed={by_id[step_id].changed})"
             )
+    candidates = [c for c in candidates if not c.released]
     if not store.acquire_run(run_id, engine.owner, engine.clock.now(), engine.lease, is_stale):
         raise BadInput(f"run {run_id} is being worked on by another process; try again when it is done")
+    message = None
     try:
-        for rec in sorted(candidates, key=lambda r: r.index, reverse=True):
-            _release_step(engine, run, finding, rec, force=force, options=options or {})
+        drifted = {} if (force or step_id) else _drift(engine, run, finding, candidates, options or {})
+        if drifted:
+            store.audit(
+                run_id, engine.clock.now(), "release_refused", actor=engine.owner, kind="drift", drifted=drifted
+            )
+            message = "release refused, nothing changed: " + "; ".join(f"{k}: {v}" for k, v in drifted.items())
+        else:
+            for rec in sorted(candidates, key=lambda r: r.index, reverse=True):
+                _release_step(engine, run, finding, rec, force=force, options=options or {})
     finally:
         store.release_run(run_id, engine.owner)
     run = store.get_run(run_id)
     assert run is not None
-    return RunResult.from_records(run, store.steps(run_id), created=False)
+    return RunResult.from_records(run, store.steps(run_id), created=False, message=message)
+
+
+def _drift(
+    engine: Engine, run: Any, finding: Any, candidates: list[StepRecord], options: dict[str, Any]
+) -> dict[str, str]:
+    """Every candidate's undo, run against read-only clients: the steps whose target drifted, and how."""
+    connectors = ReadOnlyConnectors(engine.connectors)
+    drifted: dict[str, str] = {}
+    for rec in candidates:
+        action_cls = engine.registry.get(rec.action)
+        if not action_cls.reversible:
+            continue
+        ctx = engine.step_context(run, finding, f"{RELEASE_PREFIX}{rec.step_id}", {})
+        ctx.connectors = connectors
+        applied = Outcome(
+            changed=True, summary=rec.summary or "", before=rec.before, after=rec.after, output=rec.output
+        )
+        try:
+            action_cls().undo(ctx, action_cls.Input.model_validate(rec.inputs), applied, force=False, options=options)
+        except WouldChange:
+            continue  # reached its first write: the drift check passed
+        except Kept:
+            continue  # kept on purpose; recorded as such when released
+        except TargetChanged as exc:
+            drifted[rec.step_id] = exc.message
+        except Exception as exc:  # a check that cannot run is not drift; the real release reports it
+            engine.emit("log", run.run_id, rec.step_id, message=f"drift check could not run: {exc}")
+    return drifted
 
 
 def _release_step(
@@ -105,14 +148,28 @@ def _release_step(
     )
     if claimed is None:
         return
-    ctx = engine._step_context(run, finding, rid, {})
+    ctx = engine.step_context(run, finding, rid, {})
     action = action_cls()
     model = action_cls.Input.model_validate(rec.inputs)
     applied = Outcome(changed=True, summary=rec.summary or "", before=rec.before, after=rec.after, output=rec.output)
-    engine._emit("step_started", run.run_id, rid, action=f"undo {rec.action}", attempt=claimed.attempts)
+    engine.emit("step_started", run.run_id, rid, action=f"undo {rec.action}", attempt=claimed.attempts)
     started = time.perf_counter()
     try:
-        outcome = engine._call(lambda: action.undo(ctx, model, applied, force=force, options=options), timeout=300)
+        outcome = engine.call(lambda: action.undo(ctx, model, applied, force=force, options=options), timeout=300)
+    except Kept as exc:
+        store.audit(
+            run.run_id, engine.clock.now(), "release_kept", actor=engine.owner, step=rec.step_id, reason=exc.message
+        )
+        store.finish_step(
+            run.run_id,
+            rid,
+            owner=engine.owner,
+            state=StepState.KEPT,
+            now=engine.clock.now(),
+            summary=f"kept: {exc.message}",
+        )
+        engine.emit("step_finished", run.run_id, rid, state="kept", summary=exc.message)
+        return
     except ResponderError as exc:
         kind = "drift" if isinstance(exc, TargetChanged) else type(exc).__name__
         store.audit(
@@ -133,7 +190,7 @@ def _release_step(
             error=exc.message,
             error_type=type(exc).__name__,
         )
-        engine._emit("step_finished", run.run_id, rid, state="failed", error=exc.message)
+        engine.emit("step_finished", run.run_id, rid, state="failed", error=exc.message)
         return
     store.audit(
         run.run_id,
@@ -162,4 +219,4 @@ def _release_step(
     store.set_step(
         run.run_id, rec.step_id, released={"at": engine.clock.now().isoformat(), "by": engine.owner, "forced": force}
     )
-    engine._emit("step_finished", run.run_id, rid, state="succeeded", changed=outcome.changed, summary=outcome.summary)
+    engine.emit("step_finished", run.run_id, rid, state="succeeded", changed=outcome.changed, summary=outcome.summary)

@@ -31,6 +31,39 @@ class Plan(BaseModel):
     finding_id: str
     posture: str
     steps: list[PlannedStep]
+    notes: list[str] = Field(default_factory=list)
+
+    def as_result(self) -> RunResult:
+        """A dry run's answer in the run's shape: nothing was changed or recorded."""
+        steps = [
+            {
+                "id": s.id,
+                "action": s.action,
+                "category": s.category,
+                "status": ("planned" if s.will_run else "skipped") if not s.error else "failed",
+                "changed": False,
+                "will_change": s.will_change,
+                "needs_approval": s.needs_approval,
+                "summary": s.summary,
+                "error": s.error,
+                "inputs": s.inputs,
+                "before": s.before,
+                "after": s.after,
+                "notes": s.notes,
+            }
+            for s in self.steps
+        ]
+        return RunResult(
+            run_id=self.run_id,
+            playbook=self.playbook,
+            finding_id=self.finding_id,
+            status="planned",
+            created=False,
+            dry_run=True,
+            posture="dry-run",
+            steps=steps,
+            message="dry run: nothing was changed or recorded; `responder run` without --dry-run acts",
+        )
 
 
 class RunResult(BaseModel):
@@ -39,6 +72,8 @@ class RunResult(BaseModel):
     finding_id: str
     status: str
     created: bool = True
+    joined: bool = False  # another worker is executing this run: this delivery only joined it
+    dry_run: bool = False
     posture: str = "auto"
     waiting_for: list[str] = Field(default_factory=list)
     steps: list[dict[str, Any]] = Field(default_factory=list)
@@ -47,7 +82,13 @@ class RunResult(BaseModel):
 
     @classmethod
     def from_records(
-        cls, run: RunRecord, steps: list[StepRecord], *, created: bool = True, message: str | None = None
+        cls,
+        run: RunRecord,
+        steps: list[StepRecord],
+        *,
+        created: bool = True,
+        message: str | None = None,
+        joined: bool = False,
     ) -> RunResult:
         return cls(
             run_id=run.run_id,
@@ -55,6 +96,7 @@ class RunResult(BaseModel):
             finding_id=run.finding_id,
             status=run.status.value,
             created=created,
+            joined=joined,
             posture=run.posture,
             waiting_for=[s.step_id for s in steps if s.state == "waiting"],
             steps=[
@@ -66,6 +108,7 @@ class RunResult(BaseModel):
                     "changed": s.changed,
                     "summary": s.summary,
                     "error": s.error,
+                    "retryable": s.retryable,
                     "attempts": s.attempts,
                     "retries": s.retries,
                     "duration_ms": s.duration_ms,

@@ -93,3 +93,23 @@ def announce_decision(settings: Settings, approval: ApprovalRecord) -> bool:
         return True
     except Exception:
         return False
+
+
+def post_triage(settings: Settings, run: RunRecord) -> dict[str, Any] | None:
+    """A finding no playbook answers goes to the channel, with each playbook's reason (all escaped)."""
+    channel = slack_client.channel(settings)
+    web = slack_client.web_client(settings) if channel else None
+    if web is None:
+        return None
+    finding = run.finding or {}
+    lines = [
+        f"*Needs triage* · {messages.mrkdwn(finding.get('type'), 120)} · severity "
+        f"{messages.mrkdwn(finding.get('severity'), 10)} · account {messages.mrkdwn(run.account_id, 20)}: "
+        f"no playbook answers it; the finding is kept as evidence in `{messages.mrkdwn(run.run_id, 40)}`"
+    ]
+    for playbook, reason in sorted((run.extra.get("declined") or {}).items())[:10]:
+        lines.append(f"• {messages.mrkdwn(playbook, 60)}: {messages.mrkdwn(reason, 200)}")
+    text = "\n".join(lines)[:3500]
+    out = web.chat_postMessage(channel=channel, text=text, unfurl_links=False, unfurl_media=False,
+                               blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+    return {"channel": out["channel"], "ts": out["ts"]}

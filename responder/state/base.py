@@ -64,13 +64,23 @@ class RunStore(ABC):
 
     # --- generic compare-and-set -----------------------------------------------------------
     def _mutate(
-        self, pk: str, sk: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+        self,
+        pk: str,
+        sk: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        current: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Apply ``change`` to the current item under optimistic concurrency; None from change = no write."""
+        """Apply ``change`` to the item under optimistic concurrency; None from change = no write.
+
+        ``current`` is the caller's copy of the item (with its ``version``): the first attempt writes
+        against it without reading, so a writer that already holds the record pays one call, not two.
+        A stale copy only costs a lost conditional write, after which the item is read afresh.
+        """
         for _ in range(_MAX_RACES):
-            current = self._get(pk, sk)
             if current is None:
-                return None
+                current = self._get(pk, sk)
+                if current is None:
+                    return None
             updated = change(dict(current))
             if updated is None:
                 return current
@@ -78,7 +88,12 @@ class RunStore(ABC):
             updated["version"] = version + 1
             if self._replace_if_version(pk, sk, updated, version):
                 return updated
+            current = None
         raise StoreConflict(f"{pk}/{sk}: too many concurrent writers")
+
+    @staticmethod
+    def _known(record: Any) -> dict[str, Any] | None:
+        return record.model_dump(mode="json") if record is not None else None
 
     # --- runs -------------------------------------------------------------------------------
     def claim_run(self, record: RunRecord) -> tuple[RunRecord, bool]:
@@ -96,7 +111,7 @@ class RunStore(ABC):
         runs = [RunRecord.model_validate(i) for i in self._scan("RUN#", "META")]
         return sorted(runs, key=lambda r: r.created_at, reverse=True)
 
-    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+    def update_run(self, run_id: str, *, current: RunRecord | None = None, **changes: Any) -> RunRecord:
         def change(item: dict[str, Any]) -> dict[str, Any]:
             for key, value in changes.items():
                 if key in ("milestones", "outputs", "extra") and isinstance(value, dict):
@@ -107,7 +122,7 @@ class RunStore(ABC):
                     item[key] = value.value if hasattr(value, "value") else value
             return item
 
-        out = self._mutate(f"RUN#{run_id}", "META", change)
+        out = self._mutate(f"RUN#{run_id}", "META", change, self._known(current))
         if out is None:
             raise KeyError(run_id)
         return RunRecord.model_validate(out)
@@ -132,6 +147,7 @@ class RunStore(ABC):
         now: datetime,
         ttl: timedelta,
         is_stale: Callable[[str], bool] = lambda holder: False,
+        current: RunRecord | None = None,
     ) -> bool:
         """Take the run's execution lease if it is free, expired, held by a dead process, or ours."""
         won = {"ok": False}
@@ -146,7 +162,7 @@ class RunStore(ABC):
             won["ok"] = True
             return item
 
-        self._mutate(f"RUN#{run_id}", "META", change)
+        self._mutate(f"RUN#{run_id}", "META", change, self._known(current))
         return won["ok"]
 
     def release_run(self, run_id: str, owner: str) -> None:
@@ -202,14 +218,37 @@ class RunStore(ABC):
         now: datetime,
         lease: timedelta,
         is_stale: Callable[[str], bool] = lambda holder: False,
+        current: StepRecord | None = None,
+        template: StepRecord | None = None,
+        retry_finished: bool = True,
     ) -> StepRecord | None:
-        """Write-ahead: mark the step running *before* its effect. None if it is done or held by another."""
+        """Write-ahead: mark the step running *before* its effect. None if it is done or held by another.
+
+        With ``template`` and no stored record, the step is created already running (one write);
+        with ``current`` (the caller's copy), the claim is one conditional write.
+        ``retry_finished`` lets a failed or refused step be claimed again (resume after a fix).
+        """
         claimed: dict[str, Any] = {}
+        if current is None and template is not None:
+            fresh = template.model_copy(
+                update={
+                    "state": StepState.RUNNING,
+                    "owner": owner,
+                    "lease_until": iso(now + lease),
+                    "inputs": inputs,
+                    "started_at": iso(now),
+                    "attempts": 1,
+                }
+            ).model_dump(mode="json")
+            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", fresh)
+            if existing is None:
+                return StepRecord.model_validate(fresh)
+            current = StepRecord.model_validate(existing)
 
         def change(item: dict[str, Any]) -> dict[str, Any] | None:
             claimed.clear()  # a lost conditional write re-runs change: only the last attempt counts
             state = StepState(item.get("state", "pending"))
-            if state.done and state not in (StepState.FAILED,):
+            if state.done and not (retry_finished and state.retry_on_resume):
                 return None
             holder = item.get("owner")
             if (
@@ -228,15 +267,24 @@ class RunStore(ABC):
                 attempts=int(item.get("attempts", 0)) + 1,
                 error=None,
                 error_type=None,
+                retryable=False,
             )
             claimed["item"] = item
             return item
 
-        self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change)
+        self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change, self._known(current))
         return StepRecord.model_validate(claimed["item"]) if claimed else None
 
     def finish_step(
-        self, run_id: str, step_id: str, *, owner: str | None, state: StepState, now: datetime, **fields: Any
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        owner: str | None,
+        state: StepState,
+        now: datetime,
+        current: StepRecord | None = None,
+        **fields: Any,
     ) -> StepRecord:
         def change(item: dict[str, Any]) -> dict[str, Any]:
             item.update(fields)
@@ -246,19 +294,27 @@ class RunStore(ABC):
             item["lease_until"] = None
             return item
 
-        out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change)
+        out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change, self._known(current))
         if out is None:
-            raise KeyError(f"{run_id}/{step_id}")
+            if current is None:
+                raise KeyError(f"{run_id}/{step_id}")
+            item = change(current.model_dump(mode="json"))  # a step decided before it was ever stored
+            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", item)
+            out = existing if existing is not None else item
         return StepRecord.model_validate(out)
 
-    def set_step(self, run_id: str, step_id: str, **fields: Any) -> StepRecord:
+    def set_step(self, run_id: str, step_id: str, *, current: StepRecord | None = None, **fields: Any) -> StepRecord:
         def change(item: dict[str, Any]) -> dict[str, Any]:
             item.update({k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()})
             return item
 
-        out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change)
+        out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change, self._known(current))
         if out is None:
-            raise KeyError(f"{run_id}/{step_id}")
+            if current is None:
+                raise KeyError(f"{run_id}/{step_id}")
+            item = change(current.model_dump(mode="json"))
+            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", item)
+            out = existing if existing is not None else item
         return StepRecord.model_validate(out)
 
     # --- approvals ----------------------------------------------------------------------------
@@ -345,3 +401,30 @@ class RunStore(ABC):
         self, kind: str, key: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
     ) -> dict[str, Any] | None:
         return self._mutate(f"ITEM#{kind}", key, change)
+
+    # --- evidence anchors: custody-chain heads kept outside the evidence folder --------------------
+    # Independent of the run/step records: own partition (``ANCHOR#<run_id>``, sk ``HEAD``), own rules.
+    # Written by the evidence locker as each custody entry is written (responder.evidence.anchor).
+    def get_anchor(self, run_id: str) -> dict[str, Any] | None:
+        """The last anchored head of a run's custody chain (count, hash, entry, artifacts), or None."""
+        item = self._get(f"ANCHOR#{run_id}", "HEAD")
+        return dict(item["anchor"]) if item and isinstance(item.get("anchor"), dict) else None
+
+    def advance_anchor(self, run_id: str, anchor: dict[str, Any]) -> dict[str, Any]:
+        """Record a newer head. A head never moves back: an older or equal count leaves the stored one."""
+        item = {"run_id": run_id, "count": int(anchor["count"]), "anchor": anchor, "version": 0}
+        existing = self._insert_if_absent(f"ANCHOR#{run_id}", "HEAD", item)
+        if existing is None:
+            return anchor
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            if int(current.get("count") or 0) >= item["count"]:
+                return None
+            return {**item, "version": current.get("version", 0)}
+
+        out = self._mutate(f"ANCHOR#{run_id}", "HEAD", change) or existing
+        return dict(out["anchor"])
+
+    def anchored_runs(self) -> list[str]:
+        """Run ids with an anchored custody chain (for cross-checks with the run records and the locker)."""
+        return sorted(str(i.get("run_id")) for i in self._scan("ANCHOR#", "HEAD"))

@@ -9,17 +9,41 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class RunStatus(StrEnum):
+    """What a run's status promises (and the CLI's exit code for it).
+
+    ``succeeded`` (0) every step did its job; ``partial`` (4) evidence and containment succeeded but a
+    later step (scope, notify, tag) failed or a safety rule refused a step: the reason is named;
+    ``failed`` (1) an evidence or containment step failed; ``waiting`` (3) for a person;
+    ``interrupted`` (130) SIGINT/SIGTERM, resumable; ``planned`` (0) dry-run posture; ``suppressed`` (0)
+    archived finding, recorded; ``triage`` (0) no playbook answers the finding: kept for a person.
+    """
+
     PENDING = "pending"
     RUNNING = "running"
     WAITING = "waiting"  # for a person (approval)
     SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
     PLANNED = "planned"  # dry-run posture: only the plan was made
     SUPPRESSED = "suppressed"  # archived/suppressed finding: recorded, not run
+    TRIAGE = "triage"  # no playbook answers: the finding is kept with the reasons, for a person
 
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.PLANNED, RunStatus.SUPPRESSED)
+        return self in (
+            RunStatus.SUCCEEDED,
+            RunStatus.PARTIAL,
+            RunStatus.FAILED,
+            RunStatus.PLANNED,
+            RunStatus.SUPPRESSED,
+            RunStatus.TRIAGE,
+        )
+
+    @property
+    def resumable(self) -> bool:
+        """A redelivered finding picks these up again (retry after a fix); ``resume`` also retries ``partial``."""
+        return self in (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING)
 
 
 class StepState(StrEnum):
@@ -32,6 +56,8 @@ class StepState(StrEnum):
     DENIED = "denied"
     PLANNED = "planned"
     RELEASED = "released"
+    REFUSED = "refused"  # a safety rule said no; a person must act
+    KEPT = "kept"  # release kept this containment on purpose (a safeguard)
 
     @property
     def done(self) -> bool:
@@ -42,7 +68,14 @@ class StepState(StrEnum):
             StepState.DENIED,
             StepState.PLANNED,
             StepState.RELEASED,
+            StepState.REFUSED,
+            StepState.KEPT,
         )
+
+    @property
+    def retry_on_resume(self) -> bool:
+        """``resume`` after a fix re-runs these (actions are idempotent)."""
+        return self in (StepState.FAILED, StepState.REFUSED, StepState.KEPT)
 
 
 class _Record(BaseModel):
@@ -98,6 +131,8 @@ class StepRecord(_Record):
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
+    retryable: bool = False  # the error's class says a later attempt may succeed unchanged
+    pending_before: dict[str, Any] | None = None  # write-ahead "before" of the first attempt
     started_at: str | None = None
     finished_at: str | None = None
     duration_ms: float | None = None

@@ -158,12 +158,14 @@ def test_dry_run_changes_nothing(moto_endpoint: str, responder_home) -> None:
     seed_user()
     eng = engine()
     result = eng.run(shipped(), finding_of(sample_event()), dry_run=True)
-    assert result.status == "planned"
+    assert result.status == "planned" and result.dry_run
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Active"
     assert inline_policies("ci-deploy") == ["app"]
     planned = {s["id"]: s for s in result.steps}
     assert planned["deactivate_key"]["status"] == "planned"
-    assert planned["capture_user"]["status"] == "succeeded"  # evidence steps always run
+    assert planned["capture_user"]["status"] == "planned"  # evidence is previewed, not written
+    assert eng.store.get_run(result.run_id) is None  # nothing a real run could join
+    assert eng.store.list_runs() == []
 
 
 def test_plan_is_read_only(moto_endpoint: str, responder_home) -> None:

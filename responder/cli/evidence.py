@@ -1,7 +1,9 @@
 """``responder evidence``: prove a run's evidence intact, list it, and hand it over.
 
-``verify`` checks every artifact against its SHA-256 and the custody chain entry by entry, and names
-exactly what is wrong (exit 0 intact, 1 not). ``export`` copies artifacts, manifest and custody log into
+``verify`` checks every artifact against its SHA-256, the custody chain entry by entry, and the chain's
+head against its anchor outside the folder (the run store; with S3 also a retained object), and names
+exactly what is wrong (exit 0 intact, 1 not, 2 no such run). Notes say what the check could not prove.
+``export`` copies artifacts, manifest and custody log into
 a folder for hand-over and records the hand-over in the chain first, so the copy carries its own record.
 """
 
@@ -17,7 +19,9 @@ from rich.table import Table
 from ..clock import SystemClock
 from ..config import Settings, load_settings
 from ..errors import BadInput
+from ..evidence.base import VerifyReport, safe_name
 from ..evidence.local import LocalLocker, open_locker
+from ..state import open_store
 from .render import console, print_json, text
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
@@ -36,7 +40,38 @@ def _settings(sandbox: bool) -> Settings:
 def _locker(sandbox: bool, folder: Path | None = None) -> Any:
     if folder is not None:
         return LocalLocker(folder)
-    return open_locker(_settings(sandbox).evidence_url)
+    settings = _settings(sandbox)
+    return open_locker(settings.evidence_url, store=open_store(settings.store_url))
+
+
+def _verify(run_id: str, sandbox: bool, folder: Path | None) -> VerifyReport:
+    """Check the folder against its anchor and the run store's records; an unknown run is bad input."""
+    if folder is not None:
+        locker = LocalLocker(folder)
+        if not locker.has_run(run_id) and not (folder / safe_name(run_id)).exists():
+            raise BadInput(f"no such run {run_id} in {folder}", hint="name the folder `evidence export` wrote")
+        return locker.verify(run_id)
+    settings = _settings(sandbox)
+    store = open_store(settings.store_url)
+    locker = open_locker(settings.evidence_url, store=store)
+    run = store.get_run(run_id)
+    anchored = store.get_anchor(run_id) is not None
+    if run is None and not anchored and not locker.has_run(run_id):
+        raise BadInput(
+            f"no such run {run_id}: neither the run store nor the evidence locker holds anything for it",
+            hint="`responder runs` lists runs; `--sandbox` checks the runs made with --sandbox",
+        )
+    report = locker.verify(run_id)
+    if run is None:
+        report.note("the run store has no record of this run (only its evidence anchor or folder)")
+    elif not anchored and locker.has_run(run_id):
+        report.add(
+            "anchor_missing",
+            run_id,
+            "the run store records this run and the locker holds its evidence, but no anchor of its custody "
+            "chain exists: the anchor was removed, so the chain's length cannot be proved",
+        )
+    return report
 
 
 def _actor() -> str:
@@ -61,13 +96,14 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Check every artifact's SHA-256 and the hash-chained custody log; exit 1 naming what is wrong."""
-        report = _locker(sandbox, folder).verify(run_id)
+        report = _verify(run_id, sandbox, folder)
         if as_json:
             print_json(report.as_dict())
         elif report.intact:
             console().print(
                 f"[green]intact[/]: {report.artifacts} artifacts, {report.entries} custody entries "
                 f"for run {text(run_id)}"
+                + (f", anchored in {text(', '.join(report.anchored_in))}" if report.anchored_in else "")
             )
         else:
             table = Table(title=f"evidence of {text(run_id)} is NOT intact", title_justify="left")
@@ -76,6 +112,9 @@ def register(app: typer.Typer) -> None:
             for problem in report.problems:
                 table.add_row(f"[red]{text(problem['kind'])}[/]", text(problem["subject"]), text(problem["detail"]))
             console().print(table)
+        if not as_json:
+            for note in report.notes:
+                console().print(f"[dim]note: {text(note)}[/]")
         raise typer.Exit(0 if report.intact else 1)
 
     @evidence.command("list")

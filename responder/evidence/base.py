@@ -54,17 +54,27 @@ class Artifact:
 
 @dataclass
 class VerifyReport:
+    """What ``verify`` found: problems (each named by kind and subject) and notes on what it could not prove."""
+
     run_id: str
     artifacts: int = 0
     entries: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    anchored_in: list[str] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
         return not self.problems
 
     def add(self, kind: str, subject: str, detail: str) -> None:
+        if any(p["kind"] == kind and p["subject"] == subject for p in self.problems):
+            return  # two rules seeing one fault name it once
         self.problems.append({"kind": kind, "subject": subject, "detail": detail})
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +82,9 @@ class VerifyReport:
             "intact": self.intact,
             "artifacts": self.artifacts,
             "custody_entries": self.entries,
+            "anchored_in": self.anchored_in,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
@@ -126,6 +138,7 @@ def check_chain(
     entries: list[dict[str, Any]],
     manifest: dict[str, dict[str, Any]],
     actual: dict[str, str | None],
+    sizes: dict[str, int] | None = None,
 ) -> None:
     """The verification rules every backend shares.
 
@@ -154,6 +167,11 @@ def check_chain(
         prev = str(entry.get("hash"))
         if entry.get("event") == "collected" and entry.get("artifact"):
             collected[str(entry["artifact"])] = str(entry.get("sha256"))
+    collected_entries = {
+        str(e["artifact"]): e
+        for e in entries
+        if isinstance(e, dict) and e.get("event") == "collected" and e.get("artifact")
+    }
     for name, meta in sorted(manifest.items()):
         report.artifacts += 1
         found = actual.get(name)
@@ -170,7 +188,38 @@ def check_chain(
             report.add("custody_missing", name, "no custody entry records its collection")
         elif collected[name] != meta.get("sha256"):
             report.add("manifest_changed", name, "the manifest's hash differs from the one in the custody log")
+        else:
+            _check_metadata(report, name, meta, collected_entries[name], sizes.get(name) if sizes else None)
+    for name in sorted(set(collected) - set(manifest)):
+        if actual.get(name) is None:
+            report.add(
+                "artifact_removed",
+                name,
+                f"the custody log records its collection (SHA-256 {collected[name][:12]}…) but neither the manifest "
+                "nor the folder holds it: removed together with its manifest entry",
+            )
     for name in sorted(set(actual) - set(manifest)):
         if actual[name] is not None:
             report.add("artifact_unlisted", name, "a file in the locker that the manifest does not list")
     report.entries = len(entries)
+
+
+def _check_metadata(
+    report: VerifyReport, name: str, meta: dict[str, Any], entry: dict[str, Any], size: int | None
+) -> None:
+    """The manifest's description of an artifact must agree with its custody entry and its bytes."""
+    wrong = []
+    if meta.get("name", name) != name:
+        wrong.append(f"name {meta.get('name')!r} under key {name!r}")
+    if "actor" in entry and meta.get("collected_by") != entry.get("actor"):
+        wrong.append(f"collected_by {meta.get('collected_by')!r}, custody says {entry.get('actor')!r}")
+    if "time" in entry and meta.get("collected_at") != (entry.get("time") or ""):
+        wrong.append(f"collected_at {meta.get('collected_at')!r}, custody says {entry.get('time')!r}")
+    if size is not None and meta.get("size") != size:
+        wrong.append(f"size {meta.get('size')!r}, the file has {size} bytes")
+    if "size" in entry and meta.get("size") != entry.get("size"):
+        wrong.append(f"size {meta.get('size')!r}, custody says {entry.get('size')!r}")
+    if "content_type" in entry and meta.get("content_type") != entry.get("content_type"):
+        wrong.append(f"content_type {meta.get('content_type')!r}, custody says {entry.get('content_type')!r}")
+    if wrong:
+        report.add("manifest_edited", name, "the manifest's metadata was edited: " + "; ".join(wrong))

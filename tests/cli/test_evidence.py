@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from responder.cli import app
 from responder.config import load_settings
+from responder.errors import BadInput
 from responder.evidence.local import open_locker
+from responder.state import open_store
 
 RUN = "run-cli-1"
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -22,10 +24,10 @@ def invoke(*args: str):
 
 def fill() -> Path:
     settings = load_settings()
-    locker = open_locker(settings.evidence_url)
+    locker = open_locker(settings.evidence_url, store=open_store(settings.store_url))  # anchored, as the engine
     locker.put_json(RUN, "capture/pod.json", {"metadata": {"name": "web"}}, collected_by="responder:k8s", at=AT)
     locker.put(RUN, "capture/logs/app.log", b"hello\n", collected_by="responder:k8s", at=AT, content_type="text/plain")
-    return Path(settings.evidence_url[len("file://"):]) / RUN
+    return Path(settings.evidence_url[len("file://") :]) / RUN
 
 
 def test_verify_intact_then_tampered(responder_home: Path) -> None:
@@ -44,9 +46,21 @@ def test_verify_intact_then_tampered(responder_home: Path) -> None:
     assert table.exit_code == 1 and "artifact_changed" in table.stdout
 
 
-def test_verify_unknown_run_fails(responder_home: Path) -> None:
-    result = invoke("evidence", "verify", "no-such-run", "--json")
-    assert result.exit_code == 1 and json.loads(result.stdout)["problems"][0]["kind"] == "run_missing"
+def test_verify_unknown_run_says_no_such_run(responder_home: Path) -> None:
+    result = CliRunner().invoke(app, ["evidence", "verify", "no-such-run", "--json"])
+    assert isinstance(result.exception, BadInput) and result.exception.exit_code == 2
+    assert "no such run no-such-run" in str(result.exception) and "NOT intact" not in result.output
+
+
+def test_verify_names_a_wiped_folder_from_the_store_anchor(responder_home: Path) -> None:
+    import shutil
+
+    folder = fill()
+    shutil.rmtree(folder)
+    result = invoke("evidence", "verify", RUN, "--json")
+    assert result.exit_code == 1
+    kinds = {p["kind"] for p in json.loads(result.stdout)["problems"]}
+    assert {"evidence_missing", "artifact_removed", "custody_truncated"} <= kinds
 
 
 def test_list_and_export_hand_over(responder_home: Path, tmp_path: Path) -> None:

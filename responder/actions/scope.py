@@ -1,8 +1,14 @@
 """Scope as a playbook step: after containment, answer what the attacker did, touched and took.
 
-Read-only by nature (it reads logs, never the account), so it is safe at any posture; its output is
-what later steps and the notification drafts use (``data_categories``, ``objects_read``,
-``egress_bytes``, ``persistence``), and its report lands in the evidence locker as JSON and Markdown.
+Read-only by nature (it reads logs and describes the log configuration, never changes the account), so it
+is safe at any posture; its output is what later steps and the notification drafts use
+(``data_categories``, ``objects_read``, ``egress_bytes``, ``persistence``, ``techniques``,
+``external_accounts``), and its report lands in the evidence locker as JSON and Markdown.
+
+Where the logs are: the step's ``with:``, then RESPONDER_CLOUDTRAIL / RESPONDER_FLOW_LOGS, then config
+``scope.cloudtrail`` / ``scope.flow_logs``; with none of them, the finding account's trails and flow logs are
+discovered (:mod:`responder.scope.discover`) and the window's partitions fetched into the cache. A step that
+finds no log at all fails with the reason (``Refused``), so the run is not reported as a clean success.
 """
 
 from __future__ import annotations
@@ -19,19 +25,31 @@ from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, 
 class InvestigateInput(ActionInput):
     """Where the logs are and, optionally, a subject other than the finding's."""
 
-    cloudtrail: str | None = Field(None, description="CloudTrail folder (AWSLogs layout) or file; default: "
-                                   "RESPONDER_CLOUDTRAIL, then config scope.cloudtrail")
-    flow_logs: str | None = Field(None, description="VPC Flow Logs folder or file; default: RESPONDER_FLOW_LOGS, "
-                                  "then config scope.flow_logs")
+    cloudtrail: str | None = Field(
+        None,
+        description="CloudTrail folder (AWSLogs layout) or file; default: "
+        "RESPONDER_CLOUDTRAIL, then config scope.cloudtrail",
+    )
+    flow_logs: str | None = Field(
+        None, description="VPC Flow Logs folder or file; default: RESPONDER_FLOW_LOGS, then config scope.flow_logs"
+    )
     backend: Literal["local", "athena"] | None = Field(
-        None, description="default: RESPONDER_SCOPE_BACKEND, then config scope.backend, then local")
+        None, description="default: RESPONDER_SCOPE_BACKEND, then config scope.backend, then local"
+    )
     access_key_id: str | None = Field(None, description="scope this key instead of the finding's")
     principal_arn: str | None = Field(None, description="scope this principal instead of the finding's")
-    since: datetime | None = Field(None, description="default: the finding's first evidence minus lookback_hours "
-                                   "(a leaked secret: its commit time)")
+    since: datetime | None = Field(
+        None,
+        description="default: the finding's first evidence minus lookback_hours (a leaked secret: its commit time)",
+    )
     until: datetime | None = Field(None, description="default: now")
     lookback_hours: float = Field(24.0, ge=0, le=24 * 400)
     top: int = Field(25, ge=1, le=1000, description="rows kept per list in the output")
+    discover: bool = Field(
+        True,
+        description="with no configured location, find the account's trails and flow "
+        "logs (DescribeTrails, DescribeFlowLogs) and fetch the window's partitions",
+    )
 
 
 class InvestigateOutput(ActionOutput):
@@ -49,9 +67,26 @@ class InvestigateOutput(ActionOutput):
     objects_read: list[str] = Field(default_factory=list, description="bucket/key of objects read (GetObject)")
     bytes_read: int = 0
     secrets_read: list[str] = Field(default_factory=list)
-    data_categories: list[str] = Field(default_factory=list, description="personal_data, health_data, "
-                                       "payment_data, credentials — hinted by names of what was read")
-    persistence: list[dict[str, Any]] = Field(default_factory=list, description="time, event_name, target, new_key")
+    data_categories: list[str] = Field(
+        default_factory=list,
+        description="personal_data, health_data, payment_data, credentials — hinted by names of what was read",
+    )
+    persistence: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="what the subject left behind: kind, "
+        "resource_type, resource_ids, new_key, policy_document, "
+        "external_accounts (see responder.scope.attribution)",
+    )
+    techniques: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ATT&CK techniques seen: tactic, "
+        "technique_id, technique, event_names, count, first, last, resources",
+    )
+    external_accounts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="accounts outside the organisation granted access: account_id, event_name, resource",
+    )
+    sources: list[dict[str, Any]] = Field(default_factory=list, description="logs read and not read, and why")
     persistence_found: bool = False
     egress_bytes: int = Field(0, description="bytes to flagged destinations in VPC Flow Logs")
     egress: list[dict[str, Any]] = Field(default_factory=list)
@@ -74,11 +109,31 @@ class Investigate(Action[InvestigateInput]):
     Output = InvestigateOutput
     category = Category.SCOPE
     mutates = False
-    permissions = frozenset({
-        "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-        "athena:StopQueryExecution", "athena:GetWorkGroup", "glue:GetTable", "glue:GetDatabase",
-        "glue:GetPartitions", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:PutObject",
-    })
+    permissions = frozenset(
+        {
+            "athena:StartQueryExecution",
+            "athena:GetQueryExecution",
+            "athena:GetQueryResults",
+            "athena:StopQueryExecution",
+            "athena:GetWorkGroup",
+            "glue:GetTable",
+            "glue:GetDatabase",
+            "glue:GetPartitions",
+            "glue:CreateTable",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:GetBucketLocation",
+            "s3:PutObject",
+            # discovery: the account's trails and flow logs, their objects (KMS-encrypted trails), the fallback
+            "cloudtrail:DescribeTrails",
+            "cloudtrail:GetTrailStatus",
+            "cloudtrail:LookupEvents",
+            "ec2:DescribeFlowLogs",
+            "ec2:DescribeNetworkInterfaces",
+            "logs:FilterLogEvents",
+            "kms:Decrypt",
+        }
+    )
 
     def _subject(self, ctx: StepContext, inp: InvestigateInput) -> tuple[Any, Any]:
         from ..scope import Window, subject_for_finding, subject_for_key, subject_for_principal, window_for_finding
@@ -106,24 +161,59 @@ class Investigate(Action[InvestigateInput]):
         from ..scope import locations
 
         ct, fl = locations(ctx.settings, cloudtrail=inp.cloudtrail, flow_logs=inp.flow_logs)
-        if self._backend(ctx, inp) == "local" and not ct:
-            raise Refused("scope has no CloudTrail logs to read",
-                          hint="set scope.cloudtrail in config.yaml or RESPONDER_CLOUDTRAIL, or pass "
-                               "cloudtrail: in the step's with:")
+        if self._backend(ctx, inp) == "local" and not ct and not (inp.discover and ctx.connectors.has("aws")):
+            raise Refused(
+                "scope has no CloudTrail logs to read",
+                hint="set scope.cloudtrail in config.yaml or RESPONDER_CLOUDTRAIL, or pass "
+                "cloudtrail: in the step's with:",
+            )
         return ct, fl
+
+    def _discover(self, ctx: StepContext, inp: InvestigateInput, subject: Any, window: Any) -> Any:
+        """No configured location: find the finding account's logs and fetch the window's partitions."""
+        from ..scope.discover import DEFAULT_MAX_BYTES, discover
+
+        res = ctx.finding.resource
+        found = discover(
+            lambda service, region=None: ctx.aws(service, region=region),
+            account=ctx.finding.account_id,
+            region=ctx.finding.region or "us-east-1",
+            window=window,
+            cache_dir=ctx.settings.cache_dir,
+            interface_ids=list(subject.interface_ids),
+            subnet_ids=[v for v in (getattr(res, "subnet_id", None),) if v],
+            vpc_ids=[v for v in (getattr(res, "vpc_id", None),) if v],
+            keys=subject.access_key_ids,
+            max_bytes=int(ctx.settings.scope.get("max_download_bytes", DEFAULT_MAX_BYTES)),
+            now=ctx.now,
+        )
+        if found.cloudtrail is None:
+            reasons = "; ".join(f"{s.kind}: {s.why}" for s in found.sources if not s.read) or "nothing found"
+            raise Refused(
+                f"scope found no CloudTrail logs to read ({reasons})",
+                hint="give the trail's location (scope.cloudtrail) or grant cloudtrail:DescribeTrails, "
+                "s3:ListBucket and s3:GetObject on the trail bucket (kms:Decrypt for its key)",
+            )
+        return found
 
     def plan(self, ctx: StepContext, inp: InvestigateInput) -> Change:
         subject, window = self._subject(ctx, inp)
         try:
             ct, fl = self._where(ctx, inp)
         except Refused as exc:
-            return Change(will_change=False, summary=f"would scope {subject.label}, but: {exc.message}",
-                          notes=[exc.hint or ""])
+            return Change(
+                will_change=False, summary=f"would scope {subject.label}, but: {exc.message}", notes=[exc.hint or ""]
+            )
         kind = self._backend(ctx, inp)
         where = ct if kind == "local" else "Athena"
-        return Change(will_change=False, summary=f"would scope {subject.label} over {where} "
-                      f"({window.as_json()['since'] or 'all data'} → {window.as_json()['until']})",
-                      after={"cloudtrail": ct, "flow_logs": fl, "backend": kind})
+        if kind == "local" and not ct:
+            where = f"the trails and flow logs discovered in {ctx.finding.account_id} {ctx.finding.region}"
+        return Change(
+            will_change=False,
+            summary=f"would scope {subject.label} over {where} "
+            f"({window.as_json()['since'] or 'all data'} → {window.as_json()['until']})",
+            after={"cloudtrail": ct, "flow_logs": fl, "backend": kind},
+        )
 
     def apply(self, ctx: StepContext, inp: InvestigateInput) -> Outcome:
         from ..scope import investigate, open_backend
@@ -134,14 +224,26 @@ class Investigate(Action[InvestigateInput]):
             raise Refused(str(exc), hint=exc.hint) from None
         kind = self._backend(ctx, inp)
         injected = f"scope.{kind}"
+        sources = None
         if ctx.connectors.has(injected):  # the engine's builder may hand a backend in (e.g. Athena per account)
             backend, owned = ctx.connectors.get(injected), False
         else:
             ct, fl = self._where(ctx, inp)
-            backend, owned = open_backend(kind, cloudtrail=ct, flow_logs=fl, settings=ctx.settings,
-                                          cache_dir=ctx.settings.cache_dir), True
+            if kind == "local" and not ct:
+                found = self._discover(ctx, inp, subject, window)
+                ct, sources = str(found.cloudtrail), found.sources
+                fl = fl or (str(found.flow_logs) if found.flow_logs else None)
+            backend, owned = (
+                open_backend(
+                    kind, cloudtrail=ct, flow_logs=fl, settings=ctx.settings, cache_dir=ctx.settings.cache_dir
+                ),
+                True,
+            )
+        organization = frozenset(str(a) for a in ctx.settings.scope.get("organization_accounts") or [])
         try:
-            report = investigate(backend, subject, window, top=inp.top, now=ctx.now)
+            report = investigate(
+                backend, subject, window, top=inp.top, now=ctx.now, organization=organization, sources=sources
+            )
         finally:
             close = getattr(backend, "close", None)
             if owned and close:
@@ -149,24 +251,53 @@ class Investigate(Action[InvestigateInput]):
         actor = f"responder:{self.name}"
         body = report.to_json()
         details = {"subject": subject.label, "events": report.events, "backend": report.backend}
-        js = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/scope-report.json", body, collected_by=actor,
-                                   at=ctx.now, details=details)
-        md = ctx.evidence.put(ctx.run_id, f"{ctx.step_id}/scope-report.md", report.markdown().encode(),
-                              collected_by=actor, at=ctx.now, content_type="text/markdown", details=details)
+        js = ctx.evidence.put_json(
+            ctx.run_id, f"{ctx.step_id}/scope-report.json", body, collected_by=actor, at=ctx.now, details=details
+        )
+        md = ctx.evidence.put(
+            ctx.run_id,
+            f"{ctx.step_id}/scope-report.md",
+            report.markdown().encode(),
+            collected_by=actor,
+            at=ctx.now,
+            content_type="text/markdown",
+            details=details,
+        )
         out = InvestigateOutput(
-            events=report.events, keys=report.keys, pivots=report.pivots,
-            api_calls=[a.model_dump() for a in report.api_calls[: inp.top]], access_denied=report.access_denied,
-            regions=report.regions, source_ips=[s.model_dump() for s in report.source_ips[: inp.top]],
-            resources=[r.model_dump() for r in report.resources[: inp.top]], buckets=report.buckets,
-            objects_read=report.objects_read, bytes_read=report.bytes_read, secrets_read=report.secrets_read,
-            data_categories=report.data_categories, persistence=[p.model_dump() for p in report.persistence],
-            persistence_found=bool(report.persistence), egress_bytes=report.egress_bytes,
-            egress=[e.model_dump() for e in report.egress[: inp.top]], first_activity=report.first_activity,
-            last_activity=report.last_activity, window=report.window, report_artifact=js.name,
-            markdown_artifact=md.name)
+            events=report.events,
+            keys=report.keys,
+            pivots=report.pivots,
+            api_calls=[a.model_dump() for a in report.api_calls[: inp.top]],
+            access_denied=report.access_denied,
+            regions=report.regions,
+            source_ips=[s.model_dump() for s in report.source_ips[: inp.top]],
+            resources=[r.model_dump() for r in report.resources[: inp.top]],
+            buckets=report.buckets,
+            objects_read=report.objects_read,
+            bytes_read=report.bytes_read,
+            secrets_read=report.secrets_read,
+            data_categories=report.data_categories,
+            persistence=[p.model_dump() for p in report.persistence],
+            persistence_found=bool(report.persistence),
+            egress_bytes=report.egress_bytes,
+            techniques=[t.model_dump() for t in report.techniques],
+            external_accounts=[e.model_dump() for e in report.external_accounts],
+            sources=[s.model_dump() for s in report.sources],
+            egress=[e.model_dump() for e in report.egress[: inp.top]],
+            first_activity=report.first_activity,
+            last_activity=report.last_activity,
+            window=report.window,
+            report_artifact=js.name,
+            markdown_artifact=md.name,
+        )
         pivots = sum(1 for p in report.pivots if p.get("pivot") != "seed")
-        summary = (f"scoped {subject.label}: {report.events} records, {len(report.keys)} keys ({pivots} by pivot), "
-                   f"{len(report.objects_read)} objects read, {len(report.persistence)} persistence events, "
-                   f"{report.egress_bytes:,} bytes egress")
-        return Outcome(changed=False, summary=summary, output=out.model_dump(mode="json"),
-                       artifacts=[js.as_dict(), md.as_dict()])
+        tactics = list(dict.fromkeys(t.tactic for t in report.techniques))
+        summary = (
+            f"scoped {subject.label}: {report.events} records, {len(report.keys)} keys ({pivots} by pivot), "
+            f"{len(report.objects_read)} objects read, {len(report.persistence)} persistence events, "
+            f"{len(report.external_accounts)} outside-account grants, {report.egress_bytes:,} bytes egress; "
+            f"tactics: {', '.join(tactics) or 'none'}"
+        )
+        return Outcome(
+            changed=False, summary=summary, output=out.model_dump(mode="json"), artifacts=[js.as_dict(), md.as_dict()]
+        )

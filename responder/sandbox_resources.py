@@ -32,6 +32,7 @@ def seed_resources(box: Any, finding: Finding) -> None:
             _seed_instance(box, resource)
         elif resource.kind == "s3_bucket" and resource is finding.resource:
             _seed_bucket(box, resource.bucket_name)
+    seed_new_kinds(box, finding)  # Lambda, RDS, ECS (issue 17)
 
 
 # ------------------------------------------------------------------------------------------ EC2
@@ -194,9 +195,164 @@ def describe_seeded(box: Any, finding: Finding) -> list[dict[str, Any]]:
                                       item["instance_id"]))
     for name in box.seeded.get("buckets", []):
         rows.append(describe_bucket(box.client("s3"), name))
+    rows.extend(describe_new_kinds(box))  # Lambda, RDS, ECS (issue 17)
     for role in box.seeded.get("roles", []):
         try:
             rows.append(describe_role_trust(box.client("iam"), role))
         except Exception:
             continue
+    return rows
+
+
+# =============================================================================================
+# Lambda functions, RDS instances and ECS tasks named by a finding (issue 17). Appended block.
+# =============================================================================================
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DB = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+SANDBOX_OUTSIDE_ACCOUNT = "444455556666"  # the "attacker's" account the sandbox shares things with
+
+
+def seed_new_kinds(box: Any, finding: Finding) -> None:
+    """Seed the Lambda function, DB instance or ECS task the finding is about (its primary resource)."""
+    res = finding.resource
+    if res.kind == "lambda_function":
+        seed_function(box, res.function_name)
+    elif res.kind == "rds_instance":
+        seed_db_instance(box, res.db_instance_identifier)
+    elif res.kind == "ecs_task":
+        seed_ecs_task(box, cluster=res.cluster_name or "sandbox-cluster", task_id=res.task_arn)
+
+
+def _role(iam: Any, name: str, service: str) -> str:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
+                                                     "Action": "sts:AssumeRole"}]}
+    try:
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+
+def seed_function(box: Any, name: str | None) -> None:
+    """A function with a secret-looking env var, a public URL and an invoke grant to an outside account."""
+    import io
+    import zipfile
+
+    name = (name or "").rsplit(":", 1)[-1] if name and name.startswith("arn:") else name
+    if not name or not _NAME.match(name):
+        return
+    role = _role(box.client("iam"), f"{name[:50]}-role", "lambda.amazonaws.com")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    lam = box.client("lambda")
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": buf.getvalue()},
+                        Environment={"Variables": {"DB_PASSWORD": "sandbox-not-a-secret", "STAGE": "prod"}})
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="public-url", Action="lambda:InvokeFunctionUrl",
+                       Principal="*", FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="outside-account", Action="lambda:InvokeFunction",
+                       Principal=SANDBOX_OUTSIDE_ACCOUNT)
+    box.seeded.setdefault("functions", []).append(name)
+    box.seeded.setdefault("roles", []).append(f"{name[:50]}-role")
+
+
+def seed_db_instance(box: Any, identifier: str | None) -> None:
+    """A public DB instance in a VPC, with a managed master secret and a snapshot shared outside."""
+    if not identifier or not _DB.match(identifier):
+        return
+    ec2, rds = box.client("ec2"), box.client("rds")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"{box.region}{z}")
+               ["Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+    group = ec2.create_security_group(GroupName="sandbox-db", Description="postgres from anywhere",
+                                      VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    rds.create_db_subnet_group(DBSubnetGroupName="sandbox-db", DBSubnetGroupDescription="sandbox",
+                               SubnetIds=subnets)
+    rds.create_db_instance(DBInstanceIdentifier=identifier, DBInstanceClass="db.t3.micro", Engine="postgres",
+                           MasterUsername="app", ManageMasterUserPassword=True, AllocatedStorage=20,
+                           PubliclyAccessible=True, DBSubnetGroupName="sandbox-db", VpcSecurityGroupIds=[group])
+    rds.create_db_snapshot(DBInstanceIdentifier=identifier, DBSnapshotIdentifier=f"{identifier}-export"[:255])
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=f"{identifier}-export"[:255], AttributeName="restore",
+                                     ValuesToAdd=[SANDBOX_OUTSIDE_ACCOUNT])
+    box.seeded.setdefault("databases", []).append(identifier)
+
+
+def seed_ecs_task(box: Any, *, cluster: str, task_id: str | None) -> dict[str, Any]:
+    """A running Fargate-like task with a task role, an env var and an ENI in a VPC.
+
+    moto cannot run an ``awsvpc`` task (RunTask fails building the ENI attachment), so the task runs
+    without one and gets an ENI attachment in the shape ECS reports (``attachments[].details``); the
+    finding's task id is given to it, so the run meets the task the finding names.
+    """
+    from moto.ecs.models import ecs_backends
+
+    ec2, ecs = box.client("ec2"), box.client("ecs")
+    cluster = cluster if re.match(r"^[A-Za-z0-9_-]{1,255}$", cluster or "") else "sandbox-cluster"
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="sandbox-task", Description="task egress", VpcId=vpc)["GroupId"]
+    eni = ec2.create_network_interface(SubnetId=subnet, Groups=[group],
+                                       Description="arn:aws:ecs:attachment (sandbox)")["NetworkInterface"]
+    role = "sandbox-task-role"
+    role_arn = _role(box.client("iam"), role, "ecs-tasks.amazonaws.com")
+    ecs.create_cluster(clusterName=cluster)
+    # networkMode is left at its default: moto refuses awsvpc without a network configuration and fails
+    # with one; the attachment below gives the task the ENI an awsvpc task has.
+    ecs.register_task_definition(family="sandbox-payments", taskRoleArn=role_arn, cpu="256", memory="512",
+                                 containerDefinitions=[{"name": "api", "image": "public.ecr.aws/nginx/nginx:latest",
+                                                        "memory": 512, "environment": [
+                                                            {"name": "PAYMENT_API_KEY",
+                                                             "value": "sandbox-not-a-real-key"}]}])
+    ecs.run_task(cluster=cluster, taskDefinition="sandbox-payments", launchType="FARGATE")
+    backend = ecs_backends[box.account_id][box.region]
+    task = next(iter(backend.tasks[cluster].values()))
+    wanted = (task_id or "").rsplit("/", 1)[-1]
+    if re.fullmatch(r"[a-f0-9]{32}", wanted):
+        backend.tasks[cluster].pop(task.id)
+        task.id = wanted
+        backend.tasks[cluster][wanted] = task
+    task.attachments = [{"id": "00000000-0000-4000-8000-000000000001", "type": "ElasticNetworkInterface",
+                         "status": "ATTACHED", "details": [
+                             {"name": "subnetId", "value": subnet},
+                             {"name": "networkInterfaceId", "value": eni["NetworkInterfaceId"]},
+                             {"name": "privateIPv4Address", "value": eni.get("PrivateIpAddress", "")}]}]
+    arn = ecs.list_tasks(cluster=cluster)["taskArns"][0]
+    seeded = {"cluster": cluster, "task_arn": arn, "eni": eni["NetworkInterfaceId"], "vpc_id": vpc,
+              "security_group_id": group, "task_role": role}
+    box.seeded.setdefault("tasks", []).append(seeded)
+    box.seeded.setdefault("roles", []).append(role)
+    return seeded
+
+
+def describe_new_kinds(box: Any) -> list[dict[str, Any]]:
+    """Before/after rows for functions, databases and tasks the sandbox seeded."""
+    rows: list[dict[str, Any]] = []
+    for name in box.seeded.get("functions", []):
+        lam = box.client("lambda")
+        try:
+            auth = lam.get_function_url_config(FunctionName=name).get("AuthType")
+        except Exception:
+            auth = None
+        try:
+            sids = sorted(s["Sid"] for s in json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"])
+        except Exception:
+            sids = []
+        rows.append({"principal": f"function/{name}", "url_auth": auth, "policy_statements": sids,
+                     "reserved_concurrency": lam.get_function_concurrency(FunctionName=name).get(
+                         "ReservedConcurrentExecutions")})
+    for ident in box.seeded.get("databases", []):
+        rds = box.client("rds")
+        db = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+        snap = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier=f"{ident}-export"[:255])
+        rows.append({"principal": f"db/{ident}", "publicly_accessible": db.get("PubliclyAccessible"),
+                     "security_groups": sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+                     "snapshot_shared_with": snap["DBSnapshotAttributesResult"]["DBSnapshotAttributes"][0][
+                         "AttributeValues"]})
+    for task in box.seeded.get("tasks", []):
+        eni = box.client("ec2").describe_network_interfaces(NetworkInterfaceIds=[task["eni"]])["NetworkInterfaces"][0]
+        rows.append({"principal": f"task/{task['task_arn'].rsplit('/', 1)[-1]}",
+                     "security_groups": sorted(g["GroupId"] for g in eni.get("Groups", []))})
     return rows

@@ -62,6 +62,15 @@ CATALOG: tuple[str, ...] = (
     "aws.cloudtrail.start_logging",
     "aws.cloudtrail.restore_event_selectors",
     "aws.iam_role.restore_trust_policy",
+    "aws.lambda_.capture_function",
+    "aws.lambda_.restrict_function_url",
+    "aws.lambda_.remove_foreign_permissions",
+    "aws.lambda_.throttle_function",
+    "aws.ecs.capture_task",
+    "aws.ecs.isolate_task",
+    "aws.iam_root.capture_root_credentials",
+    "aws.organizations.deny_root_user",
+    "aws.secretsmanager.rotate_secret",
 )
 
 

@@ -5,12 +5,17 @@ responder's own account uses the base session; a finding in another account assu
 role there (with an ExternalId); with no role configured the run is refused before anything changes.
 botocore's own retries are switched off: every client retries throttling and transient faults per call,
 with tenacity, in one layer (``responder.aws.retry``).
+
+Who responder is (``sts:GetCallerIdentity``) is asked once per process and credentials, in the background:
+the first read of a run goes out at the same time instead of waiting for it (see :meth:`AwsAccess.client`).
+Clients are made one at a time (a boto3 session is not thread-safe) and then shared by concurrent reads.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +23,7 @@ import boto3
 from botocore.config import Config
 
 from ..config import AwsSettings
-from ..errors import Refused
+from ..errors import NotConfigured
 from .retry import CallRetryPolicy, install
 
 CLIENT_CONFIG = Config(
@@ -26,7 +31,9 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra="responder/0.1",
+    max_pool_connections=32,  # concurrent reads share a client (responder.aws.parallel); botocore's default is 10
 )
+READ_PREFIXES = ("Get", "List", "Describe", "Head")
 
 
 _SESSIONS: dict[tuple[str | None, ...], boto3.Session] = {}
@@ -65,10 +72,12 @@ class AwsAccess:
         self._base = session or base_session()
         self._config = config or CLIENT_CONFIG
         self._partition = partition
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # also makes clients one at a time: a boto3 Session is not thread-safe
         self._assumed: dict[str, tuple[boto3.Session, datetime]] = {}
         self._clients: dict[tuple[str, str | None, str], Any] = {}
         self._identity: dict[str, Any] | None = None
+        self._identity_future: Future[dict[str, Any]] | None = None
+        self._foreign: dict[str, tuple[boto3.Session, dict[str, Any]]] = {}
         self.hooks: list[tuple[str, Any]] = []  # (event name, handler) registered on every client
 
     @property
@@ -78,35 +87,72 @@ class AwsAccess:
     def home_identity(self) -> dict[str, Any]:
         """Who responder runs as, asked once per session (warm Lambdas and CLI loops reuse it)."""
         if self._identity is None:
-            cached = getattr(self._base, "_responder_identity", None)
-            if cached is None:
-                sts = self.client("sts", region=self.default_region, account=None, _home=True)
-                ident = sts.get_caller_identity()
-                creds = self._base.get_credentials()
-                cached = {
-                    "Account": ident["Account"],
-                    "Arn": ident["Arn"],
-                    "UserId": ident["UserId"],
-                    "AccessKeyId": creds.access_key if creds else None,
-                }
-                self._base._responder_identity = cached  # type: ignore[attr-defined]
-            self._identity = dict(cached)
+            future = self.start_identity()
+            try:
+                self._identity = dict(future.result())
+            except BaseException:
+                with self._lock:  # a failed ask is asked again next time, not remembered
+                    if self._identity_future is future:
+                        self._identity_future = None
+                raise
         return self._identity
+
+    def start_identity(self) -> Future[dict[str, Any]]:
+        """Ask who responder is, once, without waiting: the answer is shared by every later caller.
+
+        The base session keeps it, so a warm Lambda (or a CLI process handling many runs) asks once.
+        """
+        with self._lock:
+            if self._identity_future is None:
+                cached = getattr(self._base, "_responder_identity", None)
+                if cached is not None:
+                    self._identity_future = Future()
+                    self._identity_future.set_result(cached)
+                else:
+                    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="responder-identity")
+                    self._identity_future = pool.submit(self._ask_identity)
+                    pool.shutdown(wait=False)
+            return self._identity_future
+
+    def _ask_identity(self) -> dict[str, Any]:
+        sts = self.client("sts", region=self.default_region, account=None, _home=True)
+        ident = sts.get_caller_identity()
+        creds = self._base.get_credentials()
+        cached = {
+            "Account": ident["Account"],
+            "Arn": ident["Arn"],
+            "UserId": ident["UserId"],
+            "AccessKeyId": creds.access_key if creds else None,
+        }
+        self._base._responder_identity = cached  # type: ignore[attr-defined]
+        return cached
+
+    def _known_home_account(self) -> str | None:
+        """The home account if known without waiting (configured, or the identity already answered)."""
+        if self.settings.home_account:
+            return self.settings.home_account
+        future = self.start_identity()
+        if future.done() and future.exception() is None:
+            return str(future.result()["Account"])
+        return None
 
     def home_account(self) -> str:
         return self.settings.home_account or self.home_identity()["Account"]
+
+    def _refuse_foreign(self, account: str) -> NotConfigured:
+        return NotConfigured(
+            f"the finding is in account {account}, but responder runs in {self.home_account()} and no "
+            "cross-account role is configured; nothing was changed",
+            hint="set aws.role_name (e.g. ResponderRole) in config.yaml or RESPONDER_ROLE_NAME, "
+            "and deploy deploy/member-role.yaml in that account",
+        )
 
     def _session(self, account: str | None) -> boto3.Session:
         if not account or account == self.home_account():
             return self._base
         role_name = self.settings.role_name
         if not role_name:
-            raise Refused(
-                f"the finding is in account {account}, but responder runs in {self.home_account()} and no "
-                "cross-account role is configured; nothing was changed",
-                hint="set aws.role_name (e.g. ResponderRole) in config.yaml or RESPONDER_ROLE_NAME, "
-                "and deploy deploy/member-role.yaml in that account",
-            )
+            raise self._refuse_foreign(account)
         with self._lock:
             cached = self._assumed.get(account)
             if cached and cached[1] - datetime.now(UTC) > timedelta(minutes=5):
@@ -137,6 +183,8 @@ class AwsAccess:
         self, service: str, *, account: str | None = None, region: str | None = None, _home: bool = False
     ) -> Any:
         region = region or self.default_region
+        if not _home and account and not self.settings.role_name and self._known_home_account() is None:
+            return self._unconfirmed_client(service, account, region)
         if not _home and account and account == self.home_account():
             account = None
         key = (account or "", region, service)
@@ -144,12 +192,49 @@ class AwsAccess:
             if key in self._clients:
                 return self._clients[key]
         session = self._base if _home else self._session(account)
-        client = install(session.client(service, region_name=region, config=self._config), self.retry)
-        client._responder_service = service  # type: ignore[attr-defined]
-        for event, handler in self.hooks:
-            client.meta.events.register(event, handler)
+        return self._made(key, session, service, region)
+
+    def _made(self, key: tuple[str, str | None, str], session: boto3.Session, service: str, region: str) -> Any:
         with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+            client = install(session.client(service, region_name=region, config=self._config), self.retry)
+            client._responder_service = service  # type: ignore[attr-defined]
+            for event, handler in self.hooks:
+                client.meta.events.register(event, handler)
             self._clients[key] = client
+            return client
+
+    def _unconfirmed_client(self, service: str, account: str, region: str) -> Any:
+        """A client for a finding's account while ``GetCallerIdentity`` is still in flight (no role configured).
+
+        Without a role the base session is the only possible one, so the first read need not wait for the
+        identity: it goes out at once, overlapping it. Nothing is decided on unconfirmed ground: every
+        answer is released only once the account is confirmed as responder's own (else the run is refused,
+        exactly as before, and the answer dropped), and nothing but a read is sent before that.
+        """
+        client = self._made((f"unconfirmed:{account}", region, service), self._base, service, region)
+        if getattr(client, "_responder_gated", False):
+            return client
+        original = client._make_api_call
+
+        def confirm() -> None:
+            if account != self.home_account():
+                raise self._refuse_foreign(account)
+
+        def make_api_call(operation_name: str, api_params: dict[str, Any]) -> Any:
+            if not operation_name.startswith(READ_PREFIXES):
+                confirm()
+            try:
+                result = original(operation_name, api_params)
+            except Exception:
+                confirm()  # a refusal outranks whatever the read ran into
+                raise
+            confirm()
+            return result
+
+        client._make_api_call = make_api_call
+        client._responder_gated = True  # type: ignore[attr-defined]
         return client
 
     def identity(self, *, account: str | None = None, region: str | None = None) -> dict[str, Any]:
@@ -157,13 +242,20 @@ class AwsAccess:
         if not account or account == self.home_account():
             return self.home_identity()
         session = self._session(account)
-        ident = session.client(
-            "sts", region_name=region or self.default_region, config=self._config
-        ).get_caller_identity()
+        with self._lock:
+            known = self._foreign.get(account)
+        if known and known[0] is session:  # same assumed-role session: same identity
+            return dict(known[1])
+        with self._lock:
+            sts = session.client("sts", region_name=region or self.default_region, config=self._config)
+        ident = sts.get_caller_identity()
         creds = session.get_credentials()
-        return {
+        found = {
             "Account": ident["Account"],
             "Arn": ident["Arn"],
             "UserId": ident["UserId"],
             "AccessKeyId": creds.access_key if creds else None,
         }
+        with self._lock:
+            self._foreign[account] = (session, found)
+        return dict(found)

@@ -584,12 +584,13 @@ class RevokeSessions(Action[RevokeSessionsInput]):
     def _preflight(self, ctx: StepContext, inp: RevokeSessionsInput) -> dict[str, Any] | None:
         refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
         iam = ctx.aws("iam")
+        existing = parallel.start(lambda: _inline_policy(iam, inp, inp.policy_name))  # a read: overlaps the next
         role = _role(iam, inp)
         if role:
             refuse_unrevocable_role(role)
         else:
             _check_exists(iam, inp)
-        return _inline_policy(iam, inp, inp.policy_name)
+        return existing.result()
 
     def plan(self, ctx: StepContext, inp: RevokeSessionsInput) -> Change:
         existing = self._preflight(ctx, inp)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from ...aws import parallel
 from ...errors import Refused, TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from .common import refuse_self, refuse_unrevocable_role
@@ -141,12 +142,14 @@ class DenySession(Action[DenySessionInput]):
     def _desired(self, ctx: StepContext, inp: DenySessionInput) -> tuple[dict[str, Any] | None, dict[str, Any],
                                                                            list[str], list[str]]:
         _refuse_root(inp.role_name, inp.principal_id)
+        iam = ctx.aws("iam")
+        current = parallel.start(lambda: _get_inline(iam, inp.role_name, inp.policy_name))  # a read: overlaps GetRole
         role = _role(ctx, inp.role_name)
         ident = ctx.identity()
         userids, sources = self._targets(role, inp)
         if ident.get("UserId") and ident.get("UserId") in userids:
             raise Refused(f"session {ident['UserId']} is responder's own; refusing to deny itself")
-        existing = _get_inline(ctx.aws("iam"), inp.role_name, inp.policy_name)
+        existing = current.result()
         have_u, have_s = self._current_values(existing)
         doc = self.document(sorted({*have_u, *userids}), sorted({*have_s, *sources}))
         return existing, doc, userids, sources

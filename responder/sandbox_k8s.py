@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -82,8 +83,11 @@ class KubeState:
 class KubeDouble:
     """The server and its state. ``start()`` returns the base URL (``http://127.0.0.1:PORT``)."""
 
-    def __init__(self, *, token: str | None = None) -> None:
+    def __init__(self, *, token: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context (its certificate, and the CA client certificates
+        must chain to when it requires them); each request records the client certificate's CN."""
         self.state = KubeState(token=token)
+        self.tls = tls
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -98,10 +102,14 @@ class KubeDouble:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:  # the handshake happens in the request's own thread, on first read
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True,
+                                                       do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name="kube-double")
         self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         return self.url
 
     def stop(self) -> None:
@@ -260,7 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
             double.state.requests.append({"method": method, "path": parts.path, "query": query,
                                           "body": copy.deepcopy(body),
                                           "content_type": self.headers.get("Content-Type"),
-                                          "authorization": self.headers.get("Authorization")})
+                                          "authorization": self.headers.get("Authorization"),
+                                          "client_cn": _client_cn(self.connection)})
             if double.state.token and self.headers.get("Authorization") != f"Bearer {double.state.token}":
                 self._send(401, status(401, "Unauthorized", "Unauthorized"))
                 return
@@ -279,6 +288,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             code, answer, ctype = _route(double, method, parts.path, query, body)
         self._send(code, answer, ctype)
+
+
+def _client_cn(connection: object) -> str | None:
+    """The common name of the TLS client certificate (how the API server names a cert-authenticated user)."""
+    getpeercert = getattr(connection, "getpeercert", None)
+    cert = getpeercert() if getpeercert else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
 
 
 def _route(double: KubeDouble, method: str, path: str, query: dict[str, str],
@@ -384,8 +404,8 @@ def _route(double: KubeDouble, method: str, path: str, query: dict[str, str],
 
 
 @contextmanager
-def running_double(*, token: str | None = None) -> Iterator[KubeDouble]:
-    double = KubeDouble(token=token)
+def running_double(*, token: str | None = None, tls: ssl.SSLContext | None = None) -> Iterator[KubeDouble]:
+    double = KubeDouble(token=token, tls=tls)
     double.start()
     try:
         yield double

@@ -18,6 +18,7 @@ from responder.k8s.access import SANDBOX_ENV
 from responder.sandbox_k8s import KubeDouble, merge_patch, running_double, status
 
 __all__ = [
+    "ARN",
     "CLUSTER",
     "FIXTURES",
     "NAMESPACE",
@@ -26,7 +27,9 @@ __all__ = [
     "POD_UID",
     "ROLE_ARN",
     "KubeDouble",
+    "eks_kubeconfig",
     "fixture_event",
+    "install_fake_aws_cli",
     "merge_patch",
     "running_double",
     "seed_pod",
@@ -77,3 +80,50 @@ def serve_seeded(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeDouble]:
         seed_pod(double)
         monkeypatch.setenv(SANDBOX_ENV, json.dumps({CLUSTER: {"host": double.url}}))
         yield double
+
+
+# ---------------------------------------------------------------------------------------------
+# kubeconfig files as tools write them
+ARN = "arn:aws:eks:us-east-1:123456789012:cluster/prod-eks"  # the fixtures' cluster, as EKS names it
+FAKE_AWS = '''#!{python}
+"""Stands in for the AWS CLI's ``aws eks get-token`` (same arguments, same ExecCredential output)."""
+import json, os, sys
+from datetime import datetime, timedelta, timezone
+args = sys.argv[1:]
+assert args[args.index("get-token") - 1] == "eks", args
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write(json.dumps({{"args": args, "profile": os.environ.get("AWS_PROFILE"),
+                          "exec_info": json.loads(os.environ["KUBERNETES_EXEC_INFO"])}}) + "\\n")
+expires = (datetime.now(timezone.utc) + timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+print(json.dumps({{"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": {{}},
+                  "status": {{"expirationTimestamp": expires, "token": {token!r}}}}}))
+'''
+
+
+def install_fake_aws_cli(folder: Path, token: str) -> Path:
+    """An ``aws`` executable in ``folder`` (put it first on PATH), printing ``token`` as ``aws eks get-token`` would."""
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "aws"
+    script.write_text(FAKE_AWS.format(python=sys.executable, token=token))
+    script.chmod(0o755)
+    return script
+
+
+def eks_kubeconfig(server: str, *, cluster_arn: str = ARN, profile: str = "incident-response",
+                   ca_data: str | None = None) -> dict[str, Any]:
+    """What ``aws eks update-kubeconfig --name prod-eks`` writes: cluster, user and context all named by the
+    cluster's ARN, the user an ``exec`` plugin running ``aws eks get-token`` (AWS CLI v2 layout)."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = ca_data
+    region = cluster_arn.split(":")[3]
+    name = cluster_arn.rsplit("/", 1)[-1]
+    return {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": cluster_arn,
+            "clusters": [{"name": cluster_arn, "cluster": cluster}],
+            "contexts": [{"name": cluster_arn, "context": {"cluster": cluster_arn, "user": cluster_arn}}],
+            "users": [{"name": cluster_arn, "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"],
+                "env": [{"name": "AWS_PROFILE", "value": profile}]}}}]}

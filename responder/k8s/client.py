@@ -7,8 +7,9 @@ It speaks to an API server the way kubectl does — ``Authorization: Bearer``, o
 the cluster's CA bundle (never "skip verification" unless a kubeconfig says ``insecure-skip-tls-verify``)
 — and answers with the JSON the server sent, as dicts in the API's own camelCase spelling.
 
-Failures are two exceptions: :class:`ApiError` (the server answered with an error ``Status``) and
-:class:`Unreachable` (no answer). ``responder.k8s.errors`` turns both into responder's error tree.
+Failures are three exceptions: :class:`ApiError` (the server answered with an error ``Status``),
+:class:`Unreachable` (no answer) and :class:`TlsRejected` (no trust either way). ``responder.k8s.errors``
+turns them into responder's error tree.
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ class ApiError(Exception):
 
 
 class Unreachable(Exception):
-    """No answer from the API server (refused, reset, timed out, TLS failed)."""
+    """No answer from the API server (refused, reset, timed out): it may answer later."""
+
+
+class TlsRejected(Exception):
+    """The TLS handshake failed (the server's certificate does not chain to the CA, or ours was refused):
+    retrying changes nothing until the configuration does."""
 
 
 @dataclass(frozen=True)
@@ -177,10 +183,10 @@ class KubeClient:
                 url += "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in fields.items())
             try:
                 response = pool.request(method, url, body=payload, headers=headers, redirect=False)
+            except (urllib3.exceptions.SSLError, ssl.SSLError) as exc:
+                raise TlsRejected(f"TLS with the Kubernetes API server {self.server} failed: {exc}") from None
             except urllib3.exceptions.HTTPError as exc:
                 raise Unreachable(f"cannot reach the Kubernetes API server {self.server}: {exc}") from None
-            except ssl.SSLError as exc:
-                raise Unreachable(f"TLS with the Kubernetes API server {self.server} failed: {exc}") from None
             if response.status == 401 and attempt == 0 and self._renewable:
                 continue
             if response.status >= 400:
@@ -272,4 +278,4 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["ApiError", "CredentialSource", "Credentials", "KubeClient", "Tls", "Unreachable"]
+__all__ = ["ApiError", "CredentialSource", "Credentials", "KubeClient", "Tls", "TlsRejected", "Unreachable"]

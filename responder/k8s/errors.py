@@ -3,7 +3,8 @@
 429 and 5xx are :class:`Transient` (the engine retries them, bounded, with jitter); 401/403 are
 :class:`Denied` naming the verb and resource RBAC refused; 404 is :class:`TargetChanged` (the pod or
 object is gone since the finding). An unreachable API server is transient too: the engine's bound on
-retries keeps that from hanging a response.
+retries keeps that from hanging a response. A failed TLS handshake is not: only a configuration change
+fixes it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ActionFailed, Denied, ResponderError, TargetChanged, Transient
-from .client import ApiError, Unreachable
+from .client import ApiError, TlsRejected, Unreachable
 
 _RBAC = re.compile(
     r'cannot (?P<verb>\w+) resource "(?P<resource>[^"]+)"(?: in API group "(?P<group>[^"]*)")?'
@@ -47,4 +48,11 @@ def translate(exc: BaseException) -> ResponderError | None:
         return ActionFailed(f"Kubernetes API {code}: {message}")
     if isinstance(exc, Unreachable):
         return Transient(str(exc)[:300])
+    if isinstance(exc, TlsRejected):
+        return ActionFailed(
+            str(exc)[:300],
+            hint="check the cluster's certificate authority (kubeconfig "
+            "certificate-authority-data, or the ca of kubernetes.clusters) and responder's client "
+            "certificate",
+        )
     return None

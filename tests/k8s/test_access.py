@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +20,17 @@ from responder.errors import Denied, Refused
 from responder.k8s.access import CLUSTER_HEADER, TOKEN_PREFIX, K8sAccess, eks_token, kubernetes_factory
 from responder.k8s.client import ApiError
 from responder.k8s.errors import translate
-from tests.k8s_double import CLUSTER, NAMESPACE, POD, KubeDouble, running_double, seed_pod
+from tests.k8s_double import (
+    ARN,
+    CLUSTER,
+    NAMESPACE,
+    POD,
+    KubeDouble,
+    eks_kubeconfig,
+    install_fake_aws_cli,
+    running_double,
+    seed_pod,
+)
 
 
 def _read_pod(access: K8sAccess, cluster: str | None = CLUSTER) -> str:
@@ -120,3 +131,126 @@ def test_factory_builds_access_from_settings(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RESPONDER_K8S_CLUSTERS", json.dumps({"x": {"host": "http://127.0.0.1:1"}}))
     access = kubernetes_factory(load_settings())()
     assert isinstance(access, K8sAccess) and access.cluster_name(None) == "x"
+
+
+# ---------------------------------------------------------------------------------------------
+# as kubectl finds a cluster: explicit clusters, then KUBECONFIG / ~/.kube/config, then EKS
+def _write(path: Path, config: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _plugin_runs(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_kubeconfig_exported_as_KUBECONFIG_from_aws_eks_update_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding names cluster ``prod-eks``; the kubeconfig names it by ARN and authenticates through
+    ``aws eks get-token``, run from PATH with the kubeconfig's env, as kubectl runs it."""
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    install_fake_aws_cli(tmp_path / "bin", token="k8s-aws-v1.from-the-plugin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_AWS_LOG", str(tmp_path / "aws.log"))
+    with running_double(token="k8s-aws-v1.from-the-plugin") as double:
+        seed_pod(double)
+        dev = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "dev",
+            "clusters": [{"name": "dev", "cluster": {"server": "http://127.0.0.1:9"}}],
+            "users": [{"name": "dev", "user": {"token": "dev-token"}}],
+            "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev"}}],
+        }
+        first, second = (
+            _write(tmp_path / "kube" / "dev.yaml", dev),
+            _write(tmp_path / "kube" / "eks.yaml", eks_kubeconfig(double.url)),
+        )
+        missing = tmp_path / "kube" / "not-there.yaml"  # kubectl skips paths that do not exist
+        monkeypatch.setenv("KUBECONFIG", os.pathsep.join(map(str, (missing, first, second))))
+        access = K8sAccess({})
+        assert _read_pod(access, CLUSTER)
+        assert _read_pod(access, CLUSTER)  # the client and its credential are reused
+        assert {r["authorization"] for r in double.state.requests} == {"Bearer k8s-aws-v1.from-the-plugin"}
+        [run] = _plugin_runs(tmp_path / "aws.log")
+        assert run["args"] == [
+            "--region",
+            "us-east-1",
+            "eks",
+            "get-token",
+            "--cluster-name",
+            "prod-eks",
+            "--output",
+            "json",
+        ]
+        assert run["profile"] == "incident-response"  # the kubeconfig's env entry reached the plugin
+        assert run["exec_info"] == {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "kind": "ExecCredential",
+            "spec": {"interactive": False},
+        }
+        assert "kubeconfig" in access.describe(CLUSTER) and "from-the-plugin" not in access.describe(CLUSTER)
+        # the finding's ARN reaches the same context; an unnamed finding uses the first file's current context
+        assert _read_pod(K8sAccess({}), ARN)
+        assert K8sAccess({}).client(None).server == "http://127.0.0.1:9"
+
+
+def test_explicit_clusters_come_before_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_double() as explicit, running_double(token="kc") as from_kubeconfig:
+        seed_pod(explicit)
+        seed_pod(from_kubeconfig)
+        monkeypatch.setenv("RESPONDER_K8S_CLUSTERS", json.dumps({CLUSTER: {"host": explicit.url}}))
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": from_kubeconfig.url}}],
+            "users": [{"name": "u", "user": {"token": "kc"}}],
+            "contexts": [{"name": CLUSTER, "context": {"cluster": "c", "user": "u"}}],
+        }
+        monkeypatch.setenv("KUBECONFIG", str(_write(tmp_path / "config", config)))
+        assert _read_pod(K8sAccess({}))
+        assert explicit.state.requests and not from_kubeconfig.state.requests
+
+
+def test_home_kube_config_when_KUBECONFIG_is_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    with running_double(token="home-token") as double:
+        seed_pod(double)
+        token_file = tmp_path / "home" / ".kube" / "tokens" / "responder"
+        token_file.parent.mkdir(parents=True)
+        token_file.write_text("home-token\n")
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "ops",
+            "clusters": [{"name": CLUSTER, "cluster": {"server": double.url}}],
+            "users": [{"name": "u", "user": {"tokenFile": "tokens/responder"}}],  # relative to the file
+            "contexts": [{"name": "ops", "context": {"cluster": CLUSTER, "user": "u"}}],
+        }
+        _write(tmp_path / "home" / ".kube" / "config", config)  # HOME is tmp_path/home (conftest)
+        assert _read_pod(K8sAccess({}), CLUSTER)  # the context whose *cluster* is prod-eks
+        assert double.state.requests[-1]["authorization"] == "Bearer home-token"
+
+
+def test_kubeconfig_without_a_context_for_the_cluster_falls_through_to_eks(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    other = eks_kubeconfig("http://127.0.0.1:9", cluster_arn="arn:aws:eks:eu-west-1:210987654321:cluster/staging")
+    monkeypatch.setenv("KUBECONFIG", str(_write(tmp_path / "config", other)))
+    role = boto3.client("iam").create_role(RoleName="eks", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("eks").create_cluster(name="prod-eks", roleArn=role, resourcesVpcConfig={"subnetIds": []})
+    calls: list[str] = []
+
+    def aws(service: str) -> object:
+        calls.append(service)
+        return boto3.client(service, region_name="us-east-1")
+
+    with pytest.raises(Refused, match="certificate authority"):  # moto's EKS CA is random bytes: never "skip TLS"
+        K8sAccess({}).client("prod-eks", aws=aws)
+    assert calls == ["eks"]
+    with pytest.raises(Refused, match="no context for it") as caught:
+        K8sAccess({}).client("prod-eks")  # and with no AWS either: refused, naming where it looked
+    assert "KUBECONFIG" in (caught.value.hint or "")

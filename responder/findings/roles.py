@@ -156,10 +156,41 @@ def credential_principal(
     )
 
 
+# What identifies a resource of each kind: two mentions with the same identity are one resource.
+_IDENTITY = {
+    "access_key": "access_key_id",
+    "role_session": "principal_id",
+    "iam_user": "user_name",
+    "k8s_user": "username",
+    "ec2_instance": "instance_id",
+    "s3_bucket": "bucket_name",
+    "eks_cluster": "cluster_name",
+    "ecs_cluster": "cluster_name",
+    "ecs_task": "task_arn",
+    "container": "container_id",
+    "lambda_function": "function_name",
+    "rds_instance": "db_instance_identifier",
+    "ebs_volume": "volume_arn",
+}
+
+
+def _identity(res: Any) -> tuple[str, str] | None:
+    if res.kind == "k8s_pod":
+        return (res.kind, f"{res.namespace}/{res.pod_name}") if res.pod_name else None
+    value = getattr(res, _IDENTITY.get(res.kind, ""), None)
+    return (res.kind, str(value)) if value else None
+
+
 def dedupe(found: Iterable[Any]) -> list[Any]:
-    """Drop exact repeats (the same pod named by the workload and by the request URI)."""
+    """One entry per resource: a resource named twice (the bucket in ``s3BucketDetails`` and again in an
+    attack sequence) keeps its first, usually richer, mention."""
     out: list[Any] = []
+    seen: set[tuple[str, str]] = set()
     for res in found:
-        if res not in out:
-            out.append(res)
+        identity = _identity(res)
+        if res in out or (identity is not None and identity in seen):
+            continue
+        if identity is not None:
+            seen.add(identity)
+        out.append(res)
     return out

@@ -38,6 +38,13 @@ class InvestigateInput(ActionInput):
     )
     access_key_id: str | None = Field(None, description="scope this key instead of the finding's")
     principal_arn: str | None = Field(None, description="scope this principal instead of the finding's")
+    role_name: str | None = Field(
+        None,
+        description="also scope every session of this role (name or ARN) in the "
+        "finding's account: an instance's or a pod's (IRSA) role",
+    )
+    bucket_name: str | None = Field(None, description="also list who read and wrote this bucket (bucket_access)")
+    interface_ids: list[str] = Field(default_factory=list, description="also follow these ENIs in the flow logs")
     since: datetime | None = Field(
         None,
         description="default: the finding's first evidence minus lookback_hours (a leaked secret: its commit time)",
@@ -87,6 +94,7 @@ class InvestigateOutput(ActionOutput):
         description="accounts outside the organisation granted access: account_id, event_name, resource",
     )
     sources: list[dict[str, Any]] = Field(default_factory=list, description="logs read and not read, and why")
+    bucket_access: list[dict[str, Any]] = Field(default_factory=list, description="who read and wrote the bucket")
     persistence_found: bool = False
     egress_bytes: int = Field(0, description="bytes to flagged destinations in VPC Flow Logs")
     egress: list[dict[str, Any]] = Field(default_factory=list)
@@ -137,13 +145,28 @@ class Investigate(Action[InvestigateInput]):
 
     def _subject(self, ctx: StepContext, inp: InvestigateInput) -> tuple[Any, Any]:
         from ..scope import Window, subject_for_finding, subject_for_key, subject_for_principal, window_for_finding
+        from ..scope.subject import widen
 
+        extra = bool(inp.role_name or inp.bucket_name or inp.interface_ids)
         if inp.access_key_id:
             subject = subject_for_key(inp.access_key_id)
         elif inp.principal_arn:
             subject = subject_for_principal(inp.principal_arn)
         else:
-            subject = subject_for_finding(ctx.finding)
+            try:
+                subject = subject_for_finding(ctx.finding)
+            except BadInput:
+                if not extra:  # nothing else to go on: say so
+                    raise
+                subject = None
+        if extra:
+            subject = widen(
+                subject,
+                account=ctx.finding.account_id,
+                role_name=inp.role_name,
+                buckets=(inp.bucket_name,) if inp.bucket_name else (),
+                interface_ids=tuple(inp.interface_ids),
+            )
         window = window_for_finding(ctx.finding, ctx.now, inp.lookback_hours)
         if inp.since or inp.until:
             window = Window(since=inp.since or window.since, until=inp.until or window.until)
@@ -197,7 +220,10 @@ class Investigate(Action[InvestigateInput]):
         return found
 
     def plan(self, ctx: StepContext, inp: InvestigateInput) -> Change:
-        subject, window = self._subject(ctx, inp)
+        try:
+            subject, window = self._subject(ctx, inp)
+        except BadInput as exc:
+            return Change(will_change=False, summary=f"would scope, but: {exc}", notes=[exc.hint or ""])
         try:
             ct, fl = self._where(ctx, inp)
         except Refused as exc:

@@ -93,6 +93,7 @@ def investigate(
     egress = backend.run(Q.EGRESS, fv)
     rejected = backend.run(Q.REJECTED, fv)
     unusual = backend.run(Q.UNUSUAL_PORTS, fv)
+    bucket_rows = backend.run(Q.BUCKET_ACCESS, {**values, "buckets": list(subject.buckets)}) if subject.buckets else []
     actor_rows = backend.run(Q.ACTOR_ACTIVITY, {**fv, "ips": sorted(subject.actor_ips)}) if subject.actor_ips else []
 
     touched = [
@@ -144,7 +145,7 @@ def investigate(
     )
     objects = sorted(r["id"] for r in ok_reads)
     notes = []
-    if not res.keys and not res.principals and not res.roles:
+    if not res.keys and not res.principals and not res.roles and not subject.buckets:
         notes.append("the subject names no key or principal")
     if counts["events"] == 0:
         notes.append(
@@ -218,6 +219,7 @@ def investigate(
         rejected=[_plain(r) for r in rejected[:top]],
         unusual_ports=[_plain(r) for r in unusual[:top]],
         actor_activity=[_plain(r) for r in actor_rows],
+        bucket_access=[_plain(r) for r in bucket_rows],
         notes=notes,
     )
 

@@ -351,6 +351,22 @@ LIMIT 1000""",
     "Objects rewritten with a customer-provided key: the S3 ransomware re-encryption.",
 )
 
+BUCKET_ACCESS = Question(
+    "bucket_access",
+    "ct",
+    f"""
+SELECT {_rp("bucketName")} AS bucket, principal_arn, access_key_id, identity_type,
+       array_agg(DISTINCT event_name ORDER BY event_name) AS actions,
+       array_agg(DISTINCT source_ip ORDER BY source_ip) AS source_ips, count(*) AS count,
+       count(error_code) AS errors, CAST(coalesce(sum({_BYTES_OUT}), 0) AS BIGINT) AS bytes_out,
+       min(event_time) AS first_seen, max(event_time) AS last_seen
+FROM ct WHERE event_source = 's3.amazonaws.com' AND {_rp("bucketName")} IN ($buckets) AND {WINDOW}
+GROUP BY 1, principal_arn, access_key_id, identity_type
+ORDER BY count DESC, principal_arn
+LIMIT 500""",
+    "Who read and wrote the buckets (any principal, anonymous too): the bucket's readers and writers.",
+)
+
 ALL: tuple[Question, ...] = (
     IDENTITIES,
     PIVOTS,

@@ -159,6 +159,9 @@ class ScopeReport(BaseModel):
     egress_bytes: int = 0
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     unusual_ports: list[dict[str, Any]] = Field(default_factory=list)
+    bucket_access: list[dict[str, Any]] = Field(
+        default_factory=list, description="who read and wrote the subject's buckets"
+    )
     actor_activity: list[dict[str, Any]] = Field(
         default_factory=list, description="records from the actor IPs, whoever signed them"
     )
@@ -292,6 +295,24 @@ def render_markdown(r: ScopeReport) -> str:
             ["what", "object"],
             [["deleted", o] for o in r.objects_deleted[:50]]
             + [["re-encrypted with a customer key (SSE-C)", o] for o in r.objects_encrypted[:50]],
+        )
+    if r.bucket_access:
+        lines += ["## Bucket readers and writers", ""]
+        lines += _table(
+            ["bucket", "principal", "key", "actions", "count", "bytes out", "first", "last"],
+            [
+                [
+                    b.get("bucket"),
+                    b.get("principal_arn"),
+                    b.get("access_key_id"),
+                    ", ".join(str(a) for a in b.get("actions") or []),
+                    b.get("count"),
+                    b.get("bytes_out"),
+                    b.get("first_seen"),
+                    b.get("last_seen"),
+                ]
+                for b in r.bucket_access
+            ],
         )
     lines += ["## Egress (VPC Flow Logs)", ""]
     if r.egress:

@@ -29,12 +29,13 @@ class Subject(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["access_key", "principal", "role_session", "finding"]
+    kind: Literal["access_key", "principal", "role_session", "finding", "role", "bucket"]
     access_key_ids: tuple[str, ...] = ()
     principal_arns: tuple[str, ...] = ()
     actor_ips: tuple[str, ...] = ()
     interface_ids: tuple[str, ...] = ()
     local_ips: tuple[str, ...] = ()
+    buckets: tuple[str, ...] = ()  # whoever read or wrote these is listed (bucket_access), not attributed
     finding_id: str | None = None
     label: str = ""
 
@@ -52,8 +53,10 @@ class Window(BaseModel):
 
     def model_post_init(self, _: Any) -> None:
         if self.since >= self.until:
-            raise BadInput(f"the window is empty: since {self.since.isoformat()} is not before until "
-                           f"{self.until.isoformat()}", hint="pass an earlier --since or a later --until")
+            raise BadInput(
+                f"the window is empty: since {self.since.isoformat()} is not before until {self.until.isoformat()}",
+                hint="pass an earlier --since or a later --until",
+            )
 
     @property
     def naive(self) -> tuple[datetime, datetime]:
@@ -78,26 +81,30 @@ def parse_time(value: str, flag: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise BadInput(f"{flag} {value!r} is not an ISO-8601 time",
-                       hint=f"use e.g. {flag} 2026-11-20T14:00:00Z") from None
+        raise BadInput(
+            f"{flag} {value!r} is not an ISO-8601 time", hint=f"use e.g. {flag} 2026-11-20T14:00:00Z"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def subject_for_key(key_id: str) -> Subject:
     key = key_id.strip()
     if not KEY_RE.match(key):
-        raise BadInput(f"{key_id[:64]!r} is not an AWS access key id",
-                       hint="access key ids look like AKIA… (long-term) or ASIA… (temporary), 20 characters")
-    return Subject(kind="role_session" if key.startswith("ASIA") else "access_key", access_key_ids=(key,),
-                   label=key)
+        raise BadInput(
+            f"{key_id[:64]!r} is not an AWS access key id",
+            hint="access key ids look like AKIA… (long-term) or ASIA… (temporary), 20 characters",
+        )
+    return Subject(kind="role_session" if key.startswith("ASIA") else "access_key", access_key_ids=(key,), label=key)
 
 
 def subject_for_principal(arn: str) -> Subject:
     value = arn.strip()
     if not ARN_RE.match(value):
-        raise BadInput(f"{arn[:64]!r} is not an IAM or STS principal ARN",
-                       hint="e.g. arn:aws:iam::123456789012:user/alice, …:role/Name, "
-                            "arn:aws:sts::123456789012:assumed-role/Name/session")
+        raise BadInput(
+            f"{arn[:64]!r} is not an IAM or STS principal ARN",
+            hint="e.g. arn:aws:iam::123456789012:user/alice, …:role/Name, "
+            "arn:aws:sts::123456789012:assumed-role/Name/session",
+        )
     kind = "role_session" if ":assumed-role/" in value else "principal"
     return Subject(kind=kind, principal_arns=(value,), label=value)
 
@@ -124,12 +131,55 @@ def subject_for_finding(finding: Finding) -> Subject:
         if user and finding.account_id and res.kind in ("access_key", "iam_user"):
             arns.append(f"arn:aws:iam::{finding.account_id}:user/{user}")
     if not keys and not arns:
-        raise BadInput(f"finding {finding.id}: names no access key or principal to scope",
-                       hint="pass --access-key or --principal explicitly")
+        raise BadInput(
+            f"finding {finding.id}: names no access key or principal to scope",
+            hint="pass --access-key or --principal explicitly",
+        )
     ips = (finding.actor.ip,) if finding.actor.ip else ()
-    return Subject(kind="finding", access_key_ids=tuple(keys), principal_arns=tuple(arns), actor_ips=ips,
-                   interface_ids=tuple(enis), local_ips=tuple(local), finding_id=finding.id,
-                   label=keys[0] if keys else arns[0])
+    return Subject(
+        kind="finding",
+        access_key_ids=tuple(keys),
+        principal_arns=tuple(arns),
+        actor_ips=ips,
+        interface_ids=tuple(enis),
+        local_ips=tuple(local),
+        finding_id=finding.id,
+        label=keys[0] if keys else arns[0],
+    )
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_ROLE_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
+
+
+def widen(
+    subject: Subject | None,
+    *,
+    account: str | None = None,
+    role_name: str | None = None,
+    buckets: tuple[str, ...] = (),
+    interface_ids: tuple[str, ...] = (),
+    label: str = "",
+) -> Subject:
+    """A subject with a role's sessions, buckets and interfaces added (a playbook step names them)."""
+    arns = list(subject.principal_arns) if subject else []
+    if role_name:
+        name = role_name.rsplit("/", 1)[-1] if role_name.startswith("arn:") else role_name
+        if not _ROLE_RE.match(name) or not account:
+            raise BadInput(f"{role_name[:64]!r} is not a role name in a known account", hint="e.g. role_name: WebRole")
+        arns.append(role_name if role_name.startswith("arn:") else f"arn:aws:iam::{account}:role/{name}")
+    for bucket in buckets:
+        if not _BUCKET_RE.match(bucket):
+            raise BadInput(f"{bucket[:64]!r} is not an S3 bucket name", hint="e.g. bucket_name: my-bucket")
+    base = subject or Subject(kind="bucket" if buckets and not role_name else "role")
+    return base.model_copy(
+        update={
+            "principal_arns": tuple(dict.fromkeys(arns)),
+            "buckets": tuple(dict.fromkeys((*base.buckets, *buckets))),
+            "interface_ids": tuple(dict.fromkeys((*base.interface_ids, *interface_ids))),
+            "label": base.label or label or (arns[0] if arns else ", ".join(buckets)),
+        }
+    )
 
 
 def window_for_finding(finding: Finding, now: datetime, lookback_hours: float = DEFAULT_LOOKBACK_HOURS) -> Window:

@@ -33,6 +33,7 @@ def _values() -> dict:
         "local_ips": [],
         "actor_ips": ["1.2.3.4", "5.6.7.8"],
         "names": ["CreateUser", HOSTILE],
+        "buckets": ["b", HOSTILE],
     }
 
 

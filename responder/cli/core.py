@@ -221,6 +221,8 @@ def register(app: typer.Typer) -> None:
                     },
                     "playbooks": [r.playbook.id for r in results if r.matched],
                     "not_matched": {r.playbook.id: r.reason for r in results if not r.matched},
+                    "resource_kinds": list(finding.resource_kinds),
+                    "explanation": matcher.explain(finding, results),
                 }
             )
         if as_json:
@@ -235,10 +237,12 @@ def register(app: typer.Typer) -> None:
                 text(f["id"]),
                 text(f["type"]),
                 text(f"{f['severity']:g} {f['severity_label']}"),
-                text(f["resource"]["kind"]),
+                text(", ".join(row["resource_kinds"])),
                 text(", ".join(row["playbooks"]) or _declined_summary(row["not_matched"])),
             )
         console().print(table)
+        for row in rows:
+            console().print(text(row["explanation"]))
 
     @app.command()
     def plan(

@@ -66,3 +66,24 @@ def test_secret_scanner_reports_start_at_commit_time_and_drop_secrets() -> None:
     truffle = load_file(next(p for p in FINDINGS if p.name == "trufflehog-v3-git-aws-readme.jsonl"))[0]
     assert truffle.incident_start.isoformat() == "2022-06-16T17:17:40+00:00"
     assert truffle.account_id == "595918472158"
+
+
+FAMILY_KINDS = {
+    "S3": {"s3_bucket"},
+    "EC2": {"ec2_instance"},
+    "IAMUser": {"access_key", "role_session", "iam_user"},
+    "Kubernetes": {"k8s_pod", "eks_cluster"},
+    "Runtime": {"k8s_pod", "ecs_task", "eks_cluster", "ecs_cluster", "ec2_instance"},
+}
+
+
+@pytest.mark.skipif(not FINDINGS, reason="../shared/datasets is not beside the checkout")
+@pytest.mark.parametrize("path", FINDINGS, ids=lambda p: p.name)
+def test_published_findings_name_their_primary_resource_by_type(path: Path) -> None:
+    from responder.findings.roles import family
+
+    for finding in load_file(path):
+        assert all(r.role in ("actor", "target") for r in finding.all_resources())
+        expected = FAMILY_KINDS.get(family(finding.type) or "")
+        if expected and finding.product == "GuardDuty":
+            assert finding.resource.kind in expected, (finding.type, finding.resource_kinds)

@@ -6,7 +6,8 @@
     ├── BadInput                 exit 2: nothing was run
     │   ├── FindingInvalid       event name, field
     │   ├── PlaybookInvalid      problems: [path:line: field: message]
-    │   └── ConfigInvalid
+    │   ├── ConfigInvalid
+    │   └── StoreDamaged         the run store cannot be used as it is: names it and what to do
     ├── ActionFailed             run_id, step_id → exit 1
     │   ├── Transient            throttling, 5xx, timeouts: retried with backoff + jitter
     │   │   └── RetriesExhausted still failing after the bounded retries: a later resume may succeed
@@ -91,6 +92,12 @@ class PlaybookInvalid(BadInput):
 
 class ConfigInvalid(BadInput):
     pass
+
+
+class StoreDamaged(BadInput):
+    """The run store is damaged, missing, unreadable, read-only or full: nothing more is run against it.
+
+    The message names the store and what is wrong; the hint says what a person does next."""
 
 
 class ActionFailed(ResponderError):

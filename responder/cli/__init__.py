@@ -28,7 +28,7 @@ app = typer.Typer(
 core.register(app)
 
 # Subsystems register their own commands; a missing one leaves the rest working.
-for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage", "drill"):
+for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage", "drill", "doctor"):
     try:
         importlib.import_module(f"{__name__}.{_module}").register(app)
     except ModuleNotFoundError as exc:

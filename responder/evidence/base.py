@@ -223,3 +223,32 @@ def _check_metadata(
         wrong.append(f"content_type {meta.get('content_type')!r}, custody says {entry.get('content_type')!r}")
     if wrong:
         report.add("manifest_edited", name, "the manifest's metadata was edited: " + "; ".join(wrong))
+
+
+def has_run(locker: Any, run_id: str) -> bool:
+    """Whether ``locker`` already holds evidence (a manifest or custody log) for ``run_id``.
+
+    Lockers without the method (test doubles) hold nothing as far as this check can tell."""
+    check = getattr(locker, "has_run", None)
+    return bool(check(run_id)) if callable(check) else False
+
+
+def check_not_forgotten(store: Any, locker: Any, run_id: str) -> None:
+    """Refuse to start ``run_id`` afresh when the locker remembers it but the store does not.
+
+    Call before claiming a *new* run: a store that was truncated, reset or had its table dropped
+    would otherwise start the finding's response again (containment repeated, evidence split). The
+    locker is asked first (a file check), so a new finding costs no extra store call."""
+    if not has_run(locker, run_id):
+        return
+    if store.get_run(run_id) is not None:
+        return
+    from ..errors import StoreDamaged
+
+    where = getattr(store, "where", type(store).__name__)
+    raise StoreDamaged(
+        f"run store {where} has no record of run {run_id}, but the evidence locker already holds its evidence: "
+        "the store was reset, truncated or replaced, and starting again would repeat the response",
+        hint="restore the run store from a backup; `responder doctor` lists every run the locker holds that the "
+        f"store lost; `responder evidence verify {run_id}` checks the evidence kept",
+    )

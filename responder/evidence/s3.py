@@ -439,6 +439,14 @@ class S3Locker:
                 )
         return out
 
+    def run_ids(self) -> list[str]:
+        """Run folders under the prefix (not ``_anchors``), for cross-checks with the run store."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        out: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
+            out.extend(cp["Prefix"][len(base) :].rstrip("/") for cp in page.get("CommonPrefixes", []))
+        return sorted(r for r in out if r and r != "_anchors")
+
     def has_run(self, run_id: str) -> bool:
         """Whether this locker holds evidence (a manifest entry or custody entry) for ``run_id``."""
         for part in ("manifest", "custody"):

@@ -130,3 +130,24 @@ class DynamoStore(RunStore):
     def _scan(self, pk_prefix: str, sk: str) -> list[dict[str, Any]]:
         return self._paged(IndexName=GSI_NAME, KeyConditionExpression="sk = :sk AND begins_with(pk, :prefix)",
                            ExpressionAttributeValues={":sk": {"S": sk}, ":prefix": {"S": pk_prefix}})
+
+    # --- health (``responder doctor``) and the name errors use; independent of the record code ------
+    @property
+    def where(self) -> str:
+        return f"dynamodb://{self.table}"
+
+    def check(self) -> list[dict[str, str]]:
+        """The table exists, is ACTIVE, and has the ``by_sk`` index listing runs needs."""
+        try:
+            table = self.client.describe_table(TableName=self.table)["Table"]
+        except self.client.exceptions.ResourceNotFoundException:
+            return [{"kind": "store_missing", "subject": self.where,
+                     "detail": "the table does not exist: create it from deploy/template.yaml, or fix RESPONDER_STORE"}]
+        problems = []
+        if table.get("TableStatus") != "ACTIVE":
+            problems.append({"kind": "store_unavailable", "subject": self.where,
+                             "detail": f"the table is {table.get('TableStatus')}, not ACTIVE"})
+        if GSI_NAME not in {i.get("IndexName") for i in table.get("GlobalSecondaryIndexes") or []}:
+            problems.append({"kind": "store_index_missing", "subject": self.where,
+                             "detail": f"the global secondary index {GSI_NAME} is missing: runs cannot be listed"})
+        return problems

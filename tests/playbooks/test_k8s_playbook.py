@@ -5,10 +5,12 @@ real SQLite and a real evidence folder. Findings: ``tests/fixtures/k8s/`` (sourc
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import boto3
 import pytest
+import yaml
 
 from responder.actions.base import Category
 from responder.actions.k8s import ENFORCEMENT_NOTE, POD_LABEL, QUARANTINE_LABEL, _matches
@@ -17,7 +19,19 @@ from responder.engine.release import release
 from responder.findings import parse_event
 from responder.findings.model import Finding
 from tests.helpers import engine, shipped
-from tests.k8s_double import NAMESPACE, NODE, POD, POD_UID, KubeDouble, fixture_event, serve_seeded
+from tests.k8s_double import (
+    NAMESPACE,
+    NODE,
+    POD,
+    POD_UID,
+    KubeDouble,
+    eks_kubeconfig,
+    fixture_event,
+    install_fake_aws_cli,
+    running_double,
+    seed_pod,
+    serve_seeded,
+)
 
 PLAYBOOK = "k8s-pod-compromise"
 POLICY = (NAMESPACE, f"responder-isolate-{POD_UID}")
@@ -133,6 +147,31 @@ def test_release_refused_after_the_policy_was_changed_by_hand(moto_endpoint: str
     assert next(s for s in forced.steps if s["id"] == "release:isolate_pod")["status"] == "succeeded"
     assert POLICY not in kube.state.network_policies
     assert_no_pod_deleted(kube)
+
+
+def test_the_operators_kubeconfig_exported_as_KUBECONFIG(moto_endpoint: str, responder_home, tmp_path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cluster configured for responder: the kubeconfig ``aws eks update-kubeconfig`` wrote (ARN-named
+    context, ``aws eks get-token`` exec plugin) is found through KUBECONFIG and the playbook runs through it."""
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    install_fake_aws_cli(tmp_path / "bin", token="k8s-aws-v1.operator")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_AWS_LOG", str(tmp_path / "aws.log"))
+    with running_double(token="k8s-aws-v1.operator") as kube:
+        seed_pod(kube)
+        config = tmp_path / "kube" / "eks.yaml"
+        config.parent.mkdir()
+        config.write_text(yaml.safe_dump(eks_kubeconfig(kube.url)))
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        seed_irsa_role()
+        result = engine().run(shipped(PLAYBOOK), gd_finding())
+        got = states(result)
+        assert got["capture_pod"] == got["label_pod"] == got["isolate_pod"] == got["cordon_node"] == "succeeded"
+        assert_isolated(kube)
+        assert {r["authorization"] for r in kube.state.requests} == {"Bearer k8s-aws-v1.operator"}
+        assert len((tmp_path / "aws.log").read_text().splitlines()) == 1  # one token for the whole run
+        assert_no_pod_deleted(kube)
 
 
 def test_falco_event_through_the_siem_adapter(moto_endpoint: str, responder_home, kube: KubeDouble) -> None:

@@ -61,6 +61,10 @@ def starts(store: RunStore, run_id: str) -> dict[StartEvent, dict[str, Any]]:
     return out
 
 
+#: clocks on two machines disagree a little; beyond this, a start time "in the future" is a mistake
+FUTURE_SKEW = timedelta(minutes=1)
+
+
 def record_start(
     store: RunStore,
     run_id: str,
@@ -76,6 +80,12 @@ def record_start(
     if event == StartEvent.SENT:
         raise BadInput("record submissions with 'responder notify sent', not as a start event")
     received = received_at(store, run_id)
+    if at is not None and at > now + FUTURE_SKEW:
+        raise BadInput(
+            f"{event.value} at {iso(at)} is in the future (now {iso(now)}): a clock cannot start from a time "
+            "that has not happened",
+            hint="give the time it happened (with its zone, e.g. 2026-12-01T09:30+01:00)",
+        )
     if at is None:
         if event == StartEvent.MATERIALITY:
             raise BadInput(

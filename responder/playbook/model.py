@@ -7,9 +7,9 @@ only in the playbook; finding fields reach them as variables, never as template 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from ..config import Posture
 from ..findings.model import RESOURCE_KINDS, Source
@@ -32,6 +32,21 @@ def parse_duration(value: Any) -> float:
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds
+
+
+#: what a duration may be written as; the JSON Schema says the same, so editors accept ``timeout: 1h``
+Duration = Annotated[
+    float,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$"},
+            ],
+            "description": "seconds, or a duration such as 30s, 15m, 4h or 2d",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -100,7 +115,7 @@ class Approval(_Strict):
 
     users: list[str] = Field(default_factory=list, description="Slack user ids or names allowed to decide")
     groups: list[str] = Field(default_factory=list, description="Slack user group handles or ids")
-    timeout: float = Field(3600.0, description="seconds, or 30m / 4h")
+    timeout: Duration = Field(3600.0, description="seconds, or 30m / 4h")
     on_timeout: Literal["approve", "deny", "escalate"] = "deny"
     escalate_to: list[str] = Field(default_factory=list)
 
@@ -130,7 +145,7 @@ class Step(_Strict):
     when: str | None = Field(None, description="Jinja2 expression; the step is skipped when false")
     approval: Approval | None = None
     retry: Retry = Field(default_factory=Retry)
-    timeout: float = Field(300.0, description="seconds, or 30s / 5m")
+    timeout: Duration = Field(300.0, description="seconds, or 30s / 5m")
     on_failure: Literal["abort", "continue"] | None = Field(
         None, description="default: continue (evidence and containment try everything they can)"
     )

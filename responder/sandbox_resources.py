@@ -311,9 +311,9 @@ def seed_ecs_task(box: Any, *, cluster: str, task_id: str | None) -> dict[str, A
     task = next(iter(backend.tasks[cluster].values()))
     wanted = (task_id or "").rsplit("/", 1)[-1]
     if re.fullmatch(r"[a-f0-9]{32}", wanted):
-        backend.tasks[cluster].pop(task.id)
+        backend.tasks[cluster].pop(task.task_arn)  # moto keys tasks by ARN, which the id is part of
         task.id = wanted
-        backend.tasks[cluster][wanted] = task
+        backend.tasks[cluster][task.task_arn] = task
     task.attachments = [{"id": "00000000-0000-4000-8000-000000000001", "type": "ElasticNetworkInterface",
                          "status": "ATTACHED", "details": [
                              {"name": "subnetId", "value": subnet},

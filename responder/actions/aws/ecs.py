@@ -79,6 +79,7 @@ class CaptureTaskOutput(ActionOutput):
     security_group_ids: list[str] = []
     vpc_id: str | None = None
     task_role_name: str | None = None
+    task_role_arn: str | None = None
     execution_role_name: str | None = None
     environment_variable_names: list[str] = []
     artifact: str = ""
@@ -155,6 +156,7 @@ class CaptureTask(Action[TaskInput]):
             security_group_ids=sorted({g["GroupId"] for i in interfaces for g in i.get("Groups", [])}),
             vpc_id=next((i.get("VpcId") for i in interfaces if i.get("VpcId")), None),
             task_role_name=task_role.rsplit("/", 1)[-1] if task_role else None,
+            task_role_arn=task_role,
             execution_role_name=exec_role.rsplit("/", 1)[-1] if exec_role else None,
             environment_variable_names=sorted(
                 {

@@ -3,8 +3,9 @@
 A cluster is found, in this order:
 
 1. ``settings.kubernetes["clusters"][NAME] = {"host": ..., "token": ..., "ca": ...}`` — an explicit
-   endpoint (tests and ``--sandbox`` use this; the sandbox passes it through ``RESPONDER_K8S_CLUSTERS``,
-   a JSON object of the same shape, as it passes ``AWS_ENDPOINT_URL`` for AWS);
+   endpoint. ``--sandbox`` and the tests pass theirs through ``RESPONDER_K8S_CLUSTERS`` (a JSON object of
+   the same shape, as the sandbox passes ``AWS_ENDPOINT_URL`` for AWS), and then *only* those are
+   reachable: a drill never falls through to the operator's kubeconfig or EKS;
 2. kubeconfig files, read as kubectl reads them (``responder.k8s.kubeconfig``): ``kubernetes.kubeconfig``
    in config.yaml, else ``KUBECONFIG`` (several paths, merged), else ``~/.kube/config``; the context
    mapped in ``kubernetes.contexts[NAME]``, else one named for the cluster's name or ARN, else one whose
@@ -75,10 +76,13 @@ class K8sAccess:
         self.environ = environ if environ is not None else os.environ
         clusters = dict(self.config.get("clusters") or {})
         env = self.environ.get(SANDBOX_ENV)
+        #: only the clusters of RESPONDER_K8S_CLUSTERS are reachable: a drill (or a test) must never
+        #: fall through to the operator's kubeconfig, a configured default or EKS — real clusters
+        self.confined = bool(env)
         if env:
             try:
-                clusters.update(json.loads(env))
-            except json.JSONDecodeError:
+                clusters = dict(json.loads(env))
+            except (json.JSONDecodeError, TypeError, ValueError):
                 raise Refused(f"{SANDBOX_ENV} is not a JSON object of clusters") from None
         self.clusters: dict[str, dict[str, Any]] = clusters
         self._clients: dict[str, tuple[float, KubeClient]] = {}
@@ -88,7 +92,7 @@ class K8sAccess:
     def cluster_name(self, cluster: str | None) -> str | None:
         if cluster:
             return cluster
-        default = self.config.get("default_cluster")
+        default = None if self.confined else self.config.get("default_cluster")
         if default:
             return str(default)
         if len(self.clusters) == 1:
@@ -113,7 +117,7 @@ class K8sAccess:
         name = self.cluster_name(cluster)
         if name and name in self.clusters:
             return f"{name} at {self.clusters[name].get('host')}"
-        paths = self._kubeconfig_paths()
+        paths = [] if self.confined else self._kubeconfig_paths()
         if paths:
             return f"{name or 'current context'} from kubeconfig {os.pathsep.join(map(str, paths))}"
         return f"EKS cluster {name}"
@@ -128,6 +132,11 @@ class K8sAccess:
             tls = Tls(ca_pem=_pem(entry["ca"]) if entry.get("ca") else None, insecure=bool(entry.get("insecure")))
             token = str(entry["token"]) if entry.get("token") else None
             return KubeClient(str(entry["host"]), credentials=Credentials(token=token), tls=tls), float("inf")
+        if self.confined:
+            raise Refused(
+                f"Kubernetes cluster {name or '(unnamed)'} is not one of the clusters in {SANDBOX_ENV} "
+                f"({', '.join(sorted(self.clusters))}), the only ones reachable here"
+            )
         paths = self._kubeconfig_paths()
         if paths:
             config = load(paths)

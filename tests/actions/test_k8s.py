@@ -36,10 +36,10 @@ from tests.k8s_double import NAMESPACE, NODE, POD, POD_UID, KubeDouble, fixture_
 REF = PodRef(pod_name=POD, namespace=NAMESPACE, pod_uid=POD_UID)
 
 
-
 @pytest.fixture
 def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeDouble]:
     yield from serve_seeded(monkeypatch)
+
 
 def finding() -> Finding:
     return parse_event(fixture_event("guardduty-eks-runtime-cryptominer.json"), "fixture")[0]
@@ -47,10 +47,16 @@ def finding() -> Finding:
 
 def context(tmp_path: Path, step_id: str = "step") -> StepContext:
     settings = load_settings()
-    return StepContext(run_id="run-k8s-1", step_id=step_id, playbook_id="k8s-pod-compromise", finding=finding(),
-                       clock=FixedClock(datetime(2026, 11, 20, 9, 30, tzinfo=UTC)),
-                       evidence=LocalLocker(tmp_path / "evidence"), settings=settings,
-                       connectors=build_connectors(settings))
+    return StepContext(
+        run_id="run-k8s-1",
+        step_id=step_id,
+        playbook_id="k8s-pod-compromise",
+        finding=finding(),
+        clock=FixedClock(datetime(2026, 11, 20, 9, 30, tzinfo=UTC)),
+        evidence=LocalLocker(tmp_path / "evidence"),
+        settings=settings,
+        connectors=build_connectors(settings),
+    )
 
 
 def pod_labels(kube: KubeDouble, name: str = POD) -> dict[str, str]:
@@ -69,9 +75,20 @@ def test_capture_pod_preserves_spec_logs_events_node_and_permissions(kube: KubeD
     assert sorted(out["bindings"]) == ["ClusterRoleBinding/web-node-proxy", "RoleBinding/web-reader"]
     base = f"capture_pod/{NAMESPACE}/{POD}"
     names = set(out["artifacts"])
-    assert {f"{base}/{n}" for n in ("pod.json", "logs/app.log", "logs/app.previous.log", "logs/envoy.log",
-                                    "events.json", "node.json", "serviceaccount.json", "rbac-bindings.json",
-                                    "networkpolicies.json")} == names
+    assert {
+        f"{base}/{n}"
+        for n in (
+            "pod.json",
+            "logs/app.log",
+            "logs/app.previous.log",
+            "logs/envoy.log",
+            "events.json",
+            "node.json",
+            "serviceaccount.json",
+            "rbac-bindings.json",
+            "networkpolicies.json",
+        )
+    } == names
     locker: LocalLocker = ctx.evidence  # type: ignore[assignment]
     assert b"OOMKilled" in locker.read(ctx.run_id, f"{base}/logs/app.previous.log")
     assert json.loads(locker.read(ctx.run_id, f"{base}/pod.json"))["metadata"]["uid"] == POD_UID
@@ -149,8 +166,11 @@ def test_label_release_refused_after_drift_naming_the_label(kube: KubeDouble, tm
 
 def selected_pods(kube: KubeDouble, policy: dict) -> list[str]:
     selector = policy["spec"]["podSelector"]
-    return [name for (ns, name), pod in kube.state.pods.items()
-            if ns == policy["metadata"]["namespace"] and _matches(selector, pod["metadata"].get("labels") or {})]
+    return [
+        name
+        for (ns, name), pod in kube.state.pods.items()
+        if ns == policy["metadata"]["namespace"] and _matches(selector, pod["metadata"].get("labels") or {})
+    ]
 
 
 def test_isolate_pod_denies_both_directions_for_exactly_that_pod(kube: KubeDouble, tmp_path: Path) -> None:
@@ -173,9 +193,17 @@ def test_isolate_pod_denies_both_directions_for_exactly_that_pod(kube: KubeDoubl
 
 
 def test_isolate_pod_warns_that_an_existing_allow_policy_still_applies(kube: KubeDouble, tmp_path: Path) -> None:
-    kube.add_network_policy(NAMESPACE, {"metadata": {"name": "web-allow-lb"}, "spec": {
-        "podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
-        "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}]}})
+    kube.add_network_policy(
+        NAMESPACE,
+        {
+            "metadata": {"name": "web-allow-lb"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}],
+            },
+        },
+    )
     ctx = context(tmp_path)
     LabelPod().apply(ctx, REF)
     applied = IsolatePod().apply(ctx, REF)
@@ -207,8 +235,10 @@ def test_isolate_release_refused_after_the_policy_was_edited(kube: KubeDouble, t
 def test_isolate_refuses_a_foreign_policy_under_its_name(kube: KubeDouble, tmp_path: Path) -> None:
     ctx = context(tmp_path)
     LabelPod().apply(ctx, REF)
-    kube.add_network_policy(NAMESPACE, {"metadata": {"name": f"responder-isolate-{POD_UID}"},
-                                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    kube.add_network_policy(
+        NAMESPACE,
+        {"metadata": {"name": f"responder-isolate-{POD_UID}"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
+    )
     with pytest.raises(Refused, match="exists but differs"):
         IsolatePod().apply(ctx, REF)
 

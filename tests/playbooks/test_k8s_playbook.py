@@ -37,10 +37,10 @@ PLAYBOOK = "k8s-pod-compromise"
 POLICY = (NAMESPACE, f"responder-isolate-{POD_UID}")
 
 
-
 @pytest.fixture
 def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeDouble]:
     yield from serve_seeded(monkeypatch)
+
 
 def gd_finding() -> Finding:
     return parse_event(fixture_event("guardduty-eks-runtime-cryptominer.json"), "gd-eks")[0]
@@ -52,9 +52,18 @@ def falco_finding() -> Finding:
 
 def seed_irsa_role() -> None:
     iam = boto3.client("iam", region_name="us-east-1")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {
+                    "Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
+                },
+            }
+        ],
+    }
     iam.create_role(RoleName="web-irsa", Path="/payments/", AssumeRolePolicyDocument=json.dumps(trust))
 
 
@@ -68,8 +77,11 @@ def states(result) -> dict[str, str]:
 
 def pods_selected(kube: KubeDouble) -> list[str]:
     policy = kube.state.network_policies[POLICY]
-    return [name for (ns, name), pod in kube.state.pods.items()
-            if ns == NAMESPACE and _matches(policy["spec"]["podSelector"], pod["metadata"].get("labels") or {})]
+    return [
+        name
+        for (ns, name), pod in kube.state.pods.items()
+        if ns == NAMESPACE and _matches(policy["spec"]["podSelector"], pod["metadata"].get("labels") or {})
+    ]
 
 
 def assert_isolated(kube: KubeDouble) -> None:
@@ -94,15 +106,25 @@ def test_playbook_puts_evidence_before_containment() -> None:
     assert all(s.on_failure != "abort" for s in loaded.playbook.steps)
 
 
-def test_guardduty_eks_runtime_finding_end_to_end_and_release(moto_endpoint: str, responder_home,
-                                                              kube: KubeDouble) -> None:
+def test_guardduty_eks_runtime_finding_end_to_end_and_release(
+    moto_endpoint: str, responder_home, kube: KubeDouble
+) -> None:
     seed_irsa_role()
     eng = engine()
     result = eng.run(shipped(PLAYBOOK), gd_finding())
     assert result.status == "succeeded", result.steps
-    assert states(result) == {s: "succeeded" for s in ("record_finding", "capture_pod", "capture_irsa_role",
-                                                       "label_pod", "isolate_pod", "revoke_irsa_sessions",
-                                                       "cordon_node")}
+    assert states(result) == {
+        s: "succeeded"
+        for s in (
+            "record_finding",
+            "capture_pod",
+            "capture_irsa_role",
+            "label_pod",
+            "isolate_pod",
+            "revoke_irsa_sessions",
+            "cordon_node",
+        )
+    }
     assert_isolated(kube)
     labels = kube.state.pods[(NAMESPACE, POD)]["metadata"]["labels"]
     assert labels[QUARANTINE_LABEL] == "true" and labels[POD_LABEL] == POD_UID and labels["app"] == "web"
@@ -124,8 +146,9 @@ def test_guardduty_eks_runtime_finding_end_to_end_and_release(moto_endpoint: str
 
     released = release(eng, result.run_id)
     rel = {s["id"]: s["status"] for s in released.steps if s["id"].startswith("release:")}
-    assert rel == {f"release:{s}": "succeeded" for s in ("cordon_node", "revoke_irsa_sessions", "isolate_pod",
-                                                         "label_pod")}
+    assert rel == {
+        f"release:{s}": "succeeded" for s in ("cordon_node", "revoke_irsa_sessions", "isolate_pod", "label_pod")
+    }
     assert kube.state.network_policies == {}
     assert kube.state.pods[(NAMESPACE, POD)]["metadata"]["labels"] == {"app": "web", "pod-template-hash": "7d4b9c8f6"}
     assert kube.state.nodes[NODE]["spec"]["unschedulable"] is False
@@ -133,8 +156,9 @@ def test_guardduty_eks_runtime_finding_end_to_end_and_release(moto_endpoint: str
     assert_no_pod_deleted(kube)
 
 
-def test_release_refused_after_the_policy_was_changed_by_hand(moto_endpoint: str, responder_home,
-                                                              kube: KubeDouble) -> None:
+def test_release_refused_after_the_policy_was_changed_by_hand(
+    moto_endpoint: str, responder_home, kube: KubeDouble
+) -> None:
     seed_irsa_role()
     eng = engine()
     result = eng.run(shipped(PLAYBOOK), gd_finding())
@@ -149,8 +173,9 @@ def test_release_refused_after_the_policy_was_changed_by_hand(moto_endpoint: str
     assert_no_pod_deleted(kube)
 
 
-def test_the_operators_kubeconfig_exported_as_KUBECONFIG(moto_endpoint: str, responder_home, tmp_path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_operators_kubeconfig_exported_as_KUBECONFIG(
+    moto_endpoint: str, responder_home, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No cluster configured for responder: the kubeconfig ``aws eks update-kubeconfig`` wrote (ARN-named
     context, ``aws eks get-token`` exec plugin) is found through KUBECONFIG and the playbook runs through it."""
     monkeypatch.delenv("RESPONDER_K8S_CLUSTERS", raising=False)
@@ -211,8 +236,7 @@ def test_plan_reads_only(moto_endpoint: str, responder_home, kube: KubeDouble) -
     assert {r["method"] for r in kube.state.requests} == {"GET"}
 
 
-@pytest.mark.parametrize("change", [{"type": "Policy:Kubernetes/AdminAccessToDefaultServiceAccount"},
-                                    {"severity": 2}])
+@pytest.mark.parametrize("change", [{"type": "Policy:Kubernetes/AdminAccessToDefaultServiceAccount"}, {"severity": 2}])
 def test_configuration_and_low_findings_do_not_trigger(change: dict) -> None:
     from responder.playbook.match import evaluate
 

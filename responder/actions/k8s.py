@@ -24,6 +24,7 @@ from pydantic import field_validator
 
 from ..errors import Refused, TargetChanged
 from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
+from .self_guard import refuse_own_node, refuse_own_pod
 
 QUARANTINE_LABEL = "responder.io/quarantine"
 QUARANTINE_VALUE = "true"
@@ -356,6 +357,7 @@ class LabelPod(Action[PodRef]):
 
     def plan(self, ctx: StepContext, inp: PodRef) -> Change:
         _, pod = _read_pod(ctx, inp)
+        refuse_own_pod(inp.namespace, inp.pod_name, "quarantine", uid=(pod.get("metadata") or {}).get("uid"))
         wanted, missing = self._wanted(pod)
         if not missing:
             return Change(will_change=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
@@ -365,6 +367,7 @@ class LabelPod(Action[PodRef]):
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
         api, pod = _read_pod(ctx, inp)
+        refuse_own_pod(inp.namespace, inp.pod_name, "quarantine", uid=(pod.get("metadata") or {}).get("uid"))
         wanted, missing = self._wanted(pod)
         uid = str((pod.get("metadata") or {}).get("uid") or "")
         out = LabelPodOutput(pod_uid=uid, selector=wanted)
@@ -487,6 +490,7 @@ class IsolatePod(Action[PodRef]):
 
     def plan(self, ctx: StepContext, inp: PodRef) -> Change:
         api, pod = _read_pod(ctx, inp)
+        refuse_own_pod(inp.namespace, inp.pod_name, "isolate", uid=(pod.get("metadata") or {}).get("uid"))
         body = policy_body(pod, ctx.run_id)
         existing = self._existing(api, inp.namespace, body["metadata"]["name"])
         if existing and spec_of(existing) == spec_of(body):
@@ -498,6 +502,7 @@ class IsolatePod(Action[PodRef]):
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
         api, pod = _read_pod(ctx, inp)
+        refuse_own_pod(inp.namespace, inp.pod_name, "isolate", uid=(pod.get("metadata") or {}).get("uid"))
         labels = (pod.get("metadata") or {}).get("labels") or {}
         selector = selector_for(pod)
         if any(labels.get(k) != v for k, v in selector.items()):
@@ -600,6 +605,7 @@ class CordonNode(Action[NodeRef]):
         return api, bool((node.get("spec") or {}).get("unschedulable"))
 
     def plan(self, ctx: StepContext, inp: NodeRef) -> Change:
+        refuse_own_node(inp.node_name, "cordon")
         _, cordoned = self._current(ctx, inp)
         if cordoned:
             return Change(will_change=False, summary=f"node {inp.node_name} is already cordoned")
@@ -607,6 +613,7 @@ class CordonNode(Action[NodeRef]):
                       after={"unschedulable": True})
 
     def apply(self, ctx: StepContext, inp: NodeRef) -> Outcome:
+        refuse_own_node(inp.node_name, "cordon")
         api, cordoned = self._current(ctx, inp)
         out = CordonNodeOutput(node_name=inp.node_name)
         if cordoned:

@@ -20,6 +20,7 @@ from pydantic import Field
 from ...aws import parallel
 from ...errors import TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
+from ..self_guard import refuse_own_instance
 from . import _ec2_groups as groups
 from . import _ec2_lookup as look
 from . import _sharing
@@ -414,6 +415,7 @@ class DetachFromAutoscaling(Action[InstanceInput]):
         return look.autoscaling_group(ctx.aws("autoscaling"), inp.instance_id)
 
     def plan(self, ctx: StepContext, inp: InstanceInput) -> Change:
+        refuse_own_instance(ctx, inp.instance_id, "detach it from its Auto Scaling group")
         look.instance(_ec2(ctx), inp.instance_id)
         member = self._membership(ctx, inp)
         group = (member or {}).get("AutoScalingGroupName")
@@ -422,6 +424,7 @@ class DetachFromAutoscaling(Action[InstanceInput]):
                       before={"autoscaling_group": group}, after={"autoscaling_group": None})
 
     def apply(self, ctx: StepContext, inp: InstanceInput) -> Outcome:
+        refuse_own_instance(ctx, inp.instance_id, "detach it from its Auto Scaling group")
         look.instance(_ec2(ctx), inp.instance_id)
         member = self._membership(ctx, inp)
         group = (member or {}).get("AutoScalingGroupName")
@@ -491,12 +494,14 @@ class DeregisterFromTargetGroups(Action[InstanceInput]):
         return {"Id": instance_id, **({"Port": reg["port"]} if reg.get("port") else {})}
 
     def plan(self, ctx: StepContext, inp: InstanceInput) -> Change:
+        refuse_own_instance(ctx, inp.instance_id, "deregister it from its target groups")
         look.instance(_ec2(ctx), inp.instance_id)
         regs = look.target_registrations(ctx.aws("elbv2"), inp.instance_id)
         return Change(will_change=bool(regs), summary=f"deregister {inp.instance_id} from {len(regs)} target group(s)",
                       before={"target_groups": regs}, after={"target_groups": []})
 
     def apply(self, ctx: StepContext, inp: InstanceInput) -> Outcome:
+        refuse_own_instance(ctx, inp.instance_id, "deregister it from its target groups")
         look.instance(_ec2(ctx), inp.instance_id)
         elbv2 = ctx.aws("elbv2")
         regs = look.target_registrations(elbv2, inp.instance_id)
@@ -575,6 +580,7 @@ class IsolateInstance(Action[InstanceInput]):
             ec2.modify_instance_attribute(InstanceId=instance_id, Groups=next(iter(groups_by_eni.values())))
 
     def plan(self, ctx: StepContext, inp: InstanceInput) -> Change:
+        refuse_own_instance(ctx, inp.instance_id, "isolate it")
         inst, enis = self._enis(ctx, inp)
         vpc = inst.get("VpcId") or ""
         existing = groups.find_group(_ec2(ctx), groups.ISOLATION, vpc)
@@ -585,6 +591,7 @@ class IsolateInstance(Action[InstanceInput]):
                       after={"network_interfaces": {e: [iso] for e in enis}})
 
     def apply(self, ctx: StepContext, inp: InstanceInput) -> Outcome:
+        refuse_own_instance(ctx, inp.instance_id, "isolate it")
         inst, enis = self._enis(ctx, inp)
         vpc = inst.get("VpcId")
         if not vpc:
@@ -660,12 +667,14 @@ class DetachInstanceProfile(Action[InstanceInput]):
                 "instance_profile_arn": (assoc.get("IamInstanceProfile") or {}).get("Arn")}
 
     def plan(self, ctx: StepContext, inp: InstanceInput) -> Change:
+        refuse_own_instance(ctx, inp.instance_id, "detach its instance profile")
         cur = self._current(ctx, inp)
         return Change(will_change=bool(cur), summary=f"disassociate {cur['instance_profile_arn']} from "
                       f"{inp.instance_id}" if cur else f"{inp.instance_id} has no instance profile",
                       before={"profile": cur}, after={"profile": None})
 
     def apply(self, ctx: StepContext, inp: InstanceInput) -> Outcome:
+        refuse_own_instance(ctx, inp.instance_id, "detach its instance profile")
         cur = self._current(ctx, inp)
         out = DetachProfileOutput(instance_id=inp.instance_id, **(cur or {})).model_dump()
         if not cur:

@@ -1,7 +1,9 @@
-"""A loopback proxy in front of moto that answers chosen IAM calls with AWS's ``Throttling`` error.
+"""A loopback proxy in front of moto that interferes with one chosen AWS call, as the real world does.
 
-For tests of what happens when AWS throttles longer than the per-call retry layer waits: the proxy
-throttles the first ``times`` requests whose form body names ``action``, then forwards everything.
+``ThrottleProxy`` answers the first ``times`` requests naming ``action`` with AWS's ``Throttling`` error
+(longer than the per-call retry layer waits). With ``after_forward``, the call is forwarded instead and
+the callback runs once its answer is back — e.g. SIGKILL the caller: a crash exactly between an effect
+and its record, in a real process.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 
 class ThrottleProxy:
-    def __init__(self, target: str, action: str, times: int) -> None:
+    def __init__(self, target: str, action: str, times: int, after_forward: Any = None) -> None:
         self.left = times
+        self.after_forward = after_forward
         self.lock = threading.Lock()
         parsed = urllib.parse.urlparse(target)
         proxy = self
@@ -28,7 +31,8 @@ class ThrottleProxy:
 
             def _handle(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy._hit(body, action):
+                hit = proxy._hit(body, action)
+                if hit and proxy.after_forward is None:
                     data = (
                         b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
                         b"<Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>"
@@ -45,6 +49,9 @@ class ThrottleProxy:
                         if k.lower() not in ("transfer-encoding", "connection", "content-length")
                     ]
                     conn.close()
+                    if hit:
+                        proxy.after_forward()
+                        return
                 self.send_response(status)
                 for key, value in headers:
                     self.send_header(key, value)

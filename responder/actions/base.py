@@ -117,6 +117,9 @@ class StepContext:
     log: Callable[[str], None] = lambda message: None
     dry_run: bool = False
     store: RunStore | None = None
+    #: write-ahead of the state an effect is about to change: call it right before the first write, so a
+    #: crash between the effect and its record still leaves release the true "before" (see the engine)
+    record_before: Callable[[dict[str, Any]], None] = lambda before: None
 
     def aws(self, service: str, *, region: str | None = None, account: str | None = None) -> Any:
         """A boto3 client in the finding's account and region (or those given)."""

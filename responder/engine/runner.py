@@ -498,12 +498,30 @@ class Engine:
             assert current is not None
             return current
         self.emit("step_started", run_id, step.id, action=step.action, attempt=claimed.attempts)
+        held = [claimed]
+        crashed_before = claimed.pending_before  # written by an attempt that never recorded its end
+
+        def record_before(before: dict[str, Any]) -> None:
+            if held[0].pending_before is None:
+                held[0] = self.store.set_step(run_id, step.id, current=held[0], pending_before=before)
+
+        ctx.record_before = record_before
         started = time.perf_counter()
         retries = [0]
         try:
             outcome: Outcome = self.with_retry(step, action.apply, ctx, model, counter=retries)
         except ResponderError as exc:
-            return self._failed(run_id, step, claimed, exc, started, retries[0])
+            return self._failed(run_id, step, held[0], exc, started, retries[0])
+        claimed = held[0]
+        if crashed_before is not None and not outcome.changed and crashed_before != outcome.after:
+            # the effect is ours, from the attempt that crashed before recording it: keep its "before"
+            outcome = outcome.model_copy(
+                update={
+                    "changed": True,
+                    "before": crashed_before,
+                    "notes": [*outcome.notes, "applied by an earlier attempt that stopped before recording it"],
+                }
+            )
         elapsed = (time.perf_counter() - started) * 1000
         self.store.audit(
             run_id,
@@ -532,6 +550,7 @@ class Engine:
             notes=outcome.notes,
             duration_ms=round(elapsed, 2),
             retries=retries[0],
+            pending_before=None,
         )
         if action_cls.category == Category.CONTAIN:
             run.milestones["contained"] = done.finished_at or ""

@@ -25,6 +25,7 @@ def test_lambda_resumes_after_retries_exhausted(moto_endpoint: str, responder_ho
         answer = lambda_handler.on_event(sample_event())
     finally:
         proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     assert answer["ok"], answer
     assert key_status("ci-deploy", "AKIA2E0A8F3B244C9986") == "Inactive"
     assert answer["results"][0]["status"] in ("succeeded", "partial"), answer

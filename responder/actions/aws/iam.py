@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from ...aws import parallel
-from ...errors import Refused, TargetChanged
+from ...errors import Kept, Refused, TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
 
@@ -467,6 +467,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
                 after=after,
                 output=out.model_dump(),
             )
+        ctx.record_before(before)
         ctx.aws("iam").update_access_key(UserName=user, AccessKeyId=inp.access_key_id, Status="Inactive")
         return Outcome(
             changed=True,
@@ -486,7 +487,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
         options: dict[str, Any] | None = None,
     ) -> Outcome:
         if not (options or {}).get("reenable_keys"):
-            raise Refused(
+            raise Kept(
                 f"re-enabling access key {inp.access_key_id} needs an explicit flag "
                 "(--reenable-keys): a leaked key should normally be rotated, not re-enabled"
             )
@@ -629,6 +630,7 @@ class RevokeSessions(Action[RevokeSessionsInput]):
             )
         now = ctx.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         doc = revoke_document(now)
+        ctx.record_before({"policy": existing})
         _put_inline(ctx.aws("iam"), inp, inp.policy_name, doc)
         out.revoked_before = now
         return Outcome(
@@ -767,6 +769,7 @@ class QuarantinePrincipal(Action[QuarantineInput]):
                 after=state,
                 output=out.model_dump(),
             )
+        ctx.record_before(state)
         _put_inline(ctx.aws("iam"), inp, inp.policy_name, DENY_ALL)
         after = {
             **state,
@@ -938,6 +941,7 @@ class TagPrincipal(Action[TagPrincipalInput]):
         if not missing:
             return Outcome(changed=False, summary="tags already present", before=before, after={"tags": wanted})
         iam = ctx.aws("iam")
+        ctx.record_before(before)
         tags = [{"Key": k, "Value": v} for k, v in missing.items()]
         if inp.user_name:
             iam.tag_user(UserName=inp.user_name, Tags=tags)

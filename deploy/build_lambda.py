@@ -86,28 +86,13 @@ def install_dependencies(
     target = cache / f"deps-{platform}-py{python_version}-{_digest(requirements, platform, python_version)}"
     if (target / ".complete").is_file():
         return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".partial", dir=cache))  # one per build
     command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--target",
-        str(partial),
-        "--platform",
-        platform,
-        "--python-version",
-        python_version,
-        "--implementation",
-        "cp",
-        "--only-binary=:all:",
-        "-r",
-        str(requirements),
-    ]
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        "--target", str(partial), "--platform", platform, "--python-version", python_version,
+        "--implementation", "cp", "--only-binary=:all:", "-r", str(requirements),
+    ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
@@ -116,9 +101,15 @@ def install_dependencies(
             done.stdout + done.stderr,
         )
     shutil.rmtree(partial / "bin", ignore_errors=True)  # console scripts: nothing runs them in Lambda
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    (target / ".complete").write_text("")
+    (partial / ".complete").write_text("")
+    try:
+        partial.rename(target)
+    except OSError:  # another build finished first (or a stale incomplete folder is in the way)
+        if (target / ".complete").is_file():
+            shutil.rmtree(partial, ignore_errors=True)
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
     return target
 
 

@@ -1,5 +1,6 @@
-"""``responder coverage``: every documented GuardDuty type, answered by a playbook (through the real
-trigger matcher) or notify-only; the type list is data with its source."""
+"""``responder coverage``: every documented GuardDuty type, probed as GuardDuty publishes it (parsed by the
+real adapter, matched by the real triggers), answered by a playbook or notify-only with a written reason;
+the type list is data with its sources, retired types marked and not counted."""
 
 from __future__ import annotations
 
@@ -10,54 +11,106 @@ from typer.testing import CliRunner
 from responder.actions.registry import default_registry
 from responder.app import load_shipped
 from responder.cli import app
-from responder.coverage import coverage, documented_types, summary
+from responder.coverage import coverage, documented_types, probes, summary, type_list
 from tests.helpers import ROOT
 
 PLAYBOOKS = [p.playbook for p in load_shipped(default_registry(), [ROOT / "playbooks"])]
+TARGET_PERCENT = 90.0
 
 
 def _rows() -> dict[str, dict]:
     return {r.type: r.as_dict() for r in coverage(PLAYBOOKS)}
 
 
-def test_the_type_list_is_data_with_a_source() -> None:
+def _answered(rows: dict[str, dict], finding_type: str) -> set[str]:
+    return {a["playbook"] for a in rows[finding_type]["answered_by"]}
+
+
+def test_the_type_list_is_data_with_sources_and_retired_types_marked() -> None:
     from importlib import resources
 
     text = (resources.files("responder") / "data" / "guardduty_finding_types.txt").read_text()
-    assert "docs.aws.amazon.com/guardduty/latest/ug" in text and "WITHOUT network access" in text
+    assert "docs.aws.amazon.com/guardduty/latest/ug" in text and "findings-custom-detection-rules" in text
     types = [t for _, t in documented_types()]
-    assert len(types) == len(set(types)) > 150
+    assert len(types) == len(set(types)) >= 205
     sections = {s for s, _ in documented_types()}
-    assert {"ec2", "iam", "s3", "eks-audit-log", "runtime", "malware-protection", "rds", "lambda",
-            "attack-sequence"} <= sections
-    assert all(":" in t and "/" in t for t in types)
+    assert {
+        "ec2",
+        "iam",
+        "s3",
+        "eks-audit-log",
+        "runtime",
+        "malware-protection",
+        "malware-protection-backup",
+        "rds",
+        "lambda",
+        "attack-sequence",
+        "custom-detection-rules",
+    } <= sections
+    assert all(":" in t and "/" in t and " " not in t for t in types)
+    retired = {t for _, t in type_list().retired}
+    assert retired == {
+        "UnauthorizedAccess:EC2/TorIPCaller",
+        "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
+        "Persistence:Kubernetes/ContainerWithSensitiveMount",
+    }
+    assert not retired & set(types)
+    for added in (
+        "Persistence:Runtime/SensitiveFileModified",
+        "Execution:Runtime/MaliciousFileExecuted.Custom",
+        "UnauthorizedAccess:IAMUser/ResourceCredentialExfiltration.OutsideAWS",
+        "Execution:EC2/MaliciousFile!Snapshot",
+        "Execution:S3/MaliciousFile!RecoveryPoint",
+    ):
+        assert added in types, added
 
 
-def test_each_class_is_answered_by_its_playbook() -> None:
+def test_probes_are_published_shapes_parsed_by_the_adapter() -> None:
+    s3 = dict(probes("s3", "Policy:S3/BucketPublicAccessGranted"))
+    finding = s3["AccessKey+IAMUser+S3Bucket"]
+    assert finding.resource.kind == "s3_bucket" and finding.principal.kind == "access_key"
+    runtime = {label: f.resource.kind for label, f in probes("runtime", "Impact:Runtime/CryptoMinerExecuted")}
+    assert runtime == {"Instance": "ec2_instance", "EKSCluster": "k8s_pod", "ECSCluster": "ecs_task"}
+    assert [f.resource.kind for _, f in probes("lambda", "Backdoor:Lambda/C&CActivity.B")] == ["lambda_function"]
+    assert [f.resource.kind for _, f in probes("rds", "CredentialAccess:RDS/TorIPCaller.SuccessfulLogin")] == [
+        "rds_instance"
+    ]
+
+
+def test_each_family_is_answered_by_its_playbook() -> None:
     rows = _rows()
-    def answered(t: str) -> set[str]:
-        return {a["playbook"] for a in rows[t]["answered_by"]}
-    assert "ec2-instance-compromise" in answered("Backdoor:EC2/C&CActivity.B!DNS")
-    assert "ec2-instance-compromise" in answered("Execution:EC2/MaliciousFile")
-    assert "ec2-instance-compromise" in answered("CryptoCurrency:Runtime/BitcoinTool.B")
-    assert answered("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS") == {
-        "iam-role-session-compromise"}
-    both = {"iam-credential-compromise", "iam-role-session-compromise"}
-    assert both <= answered("UnauthorizedAccess:IAMUser/TorIPCaller")
-    assert "s3-exposure" in answered("Policy:S3/BucketPublicAccessGranted")
-    assert "s3-exposure" in answered("Exfiltration:S3/AnomalousBehavior")
-    floors = {a["min_severity"] for a in rows["Policy:S3/BucketPublicAccessGranted"]["answered_by"]}
+    assert "ec2-instance-compromise" in _answered(rows, "Backdoor:EC2/C&CActivity.B!DNS")
+    assert {"ec2-instance-compromise", "k8s-pod-compromise", "ecs-task-compromise"} <= _answered(
+        rows, "CryptoCurrency:Runtime/BitcoinTool.B"
+    )
+    assert "iam-role-session-compromise" in _answered(
+        rows, "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+    )
+    assert "s3-exposure" in _answered(rows, "Policy:S3/BucketPublicAccessGranted")
+    assert "lambda-function-compromise" in _answered(rows, "Backdoor:Lambda/C&CActivity.B")
+    assert "rds-compromise" in _answered(rows, "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin")
+    assert "ecs-task-compromise" in _answered(rows, "Execution:ECS/MaliciousFile")
+    assert "root-account-compromise" in _answered(rows, "Policy:IAMUser/RootCredentialUsage")
+    assert "s3-ransomware" in _answered(rows, "Impact:S3/AnomalousBehavior.Delete")
+    assert "s3-malicious-caller" in _answered(rows, "Discovery:S3/TorIPCaller")
+    assert "attack-sequence" in _answered(rows, "AttackSequence:IAM/CompromisedCredentials")
+    assert "custom-detection" in _answered(rows, "DefenseImpairment:EC2/DisableOrModifyTools")
+    floors = {
+        a["min_severity"]
+        for a in rows["Policy:S3/BucketPublicAccessGranted"]["answered_by"]
+        if a["playbook"] == "s3-exposure"
+    }
     assert floors == {7.0}
 
 
-def test_unanswered_types_are_notify_only() -> None:
+def test_every_notify_only_type_carries_a_written_reason() -> None:
     rows = _rows()
-    for t in ("Recon:EC2/PortProbeUnprotectedPort", "Policy:IAMUser/RootCredentialUsage",
-              "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin", "Backdoor:Lambda/C&CActivity.B",
-              "Discovery:S3/MaliciousIPCaller"):
-        assert rows[t]["notify_only"] and rows[t]["answered_by"] == [], t
+    for t in ("Recon:EC2/PortProbeUnprotectedPort", "Execution:EC2/MaliciousFile!Snapshot", "Object:S3/MaliciousFile"):
+        assert rows[t]["notify_only"] and rows[t]["answered_by"] == [] and rows[t]["reason"], t
     totals = summary(list(coverage(PLAYBOOKS)))
     assert totals["answered"] + totals["notify_only"] == totals["types"]
+    assert totals["unexplained"] == [], "every notify-only type needs a reason in the data file"
+    assert totals["retired"] == 3
 
 
 def test_cli_json_and_table(responder_home) -> None:
@@ -66,5 +119,7 @@ def test_cli_json_and_table(responder_home) -> None:
     assert {r["type"] for r in data["types"]} >= {"Policy:S3/BucketAnonymousAccessGranted"}
     assert all(r["type"].split(":", 1)[1].startswith("S3/") for r in data["types"])
     assert data["summary"]["types"] == len(data["types"])
+    logging_off = next(r for r in data["types"] if r["type"] == "Stealth:S3/ServerAccessLoggingDisabled")
+    assert logging_off["notify_only"] and "posture" in logging_off["reason"]
     table = runner.invoke(app, ["coverage"], catch_exceptions=False)
-    assert table.exit_code == 0 and "notify-only" in table.stdout
+    assert table.exit_code == 0 and "notify-only:" in table.stdout and "active types answered" in table.stdout

@@ -71,6 +71,7 @@ CATALOG: tuple[str, ...] = (
     "aws.iam_root.capture_root_credentials",
     "aws.organizations.deny_root_user",
     "aws.secretsmanager.rotate_secret",
+    "incident.record_sequence",
 )
 
 

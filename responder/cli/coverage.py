@@ -27,13 +27,21 @@ def register(app: typer.Typer) -> None:
             print_json({"summary": summary(rows), "types": [r.as_dict() for r in rows]})
             return
         table = Table(title="GuardDuty finding types → playbooks (probed at severity 8)", title_justify="left")
-        for column in ("section", "finding type", "answered by"):
+        for column in ("section", "finding type", "answered by, or why notify-only"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            answered = ", ".join(sorted({f"{a.playbook} ({a.resource_kind}, from {a.min_severity:g})"
-                                         for a in row.answers}))
-            table.add_row(text(row.section), text(row.type), text(answered) if answered else "[dim]notify-only[/]")
+            answered = ", ".join(
+                sorted({f"{a.playbook} ({a.resource_kind}, from {a.min_severity:g})" for a in row.answers})
+            )
+            why = (
+                f"[dim]notify-only: {text(row.reason)}[/]" if row.reason else "[bold]notify-only: no reason written[/]"
+            )
+            table.add_row(text(row.section), text(row.type), text(answered) if answered else why)
         console().print(table)
         totals = summary(rows)
-        console().print(f"{totals['answered']} of {totals['types']} types answered by a playbook; "
-                        f"{totals['notify_only']} notify-only. Source: {text(totals['source'])}")
+        console().print(
+            f"{totals['answered']} of {totals['types']} active types answered by a playbook "
+            f"({totals['answered_percent']:g}%); {totals['notify_only']} notify-only, "
+            f"{totals['notify_only_with_reason']} of them with a written reason; {totals['retired']} retired types "
+            f"not counted. Source: {text(totals['source'])}"
+        )

@@ -411,8 +411,14 @@ class RunStore(ABC):
         return dict(item["anchor"]) if item and isinstance(item.get("anchor"), dict) else None
 
     def advance_anchor(self, run_id: str, anchor: dict[str, Any]) -> dict[str, Any]:
-        """Record a newer head. A head never moves back: an older or equal count leaves the stored one."""
-        item = {"run_id": run_id, "count": int(anchor["count"]), "anchor": anchor, "version": 0}
+        """Record a newer head. A head never moves back: an older or equal count leaves the stored one.
+
+        The item's version is the chain's count, so the usual step (count N → N+1) is one conditional
+        write; the first head is one insert. Anything else (a lost race) reads and decides."""
+        count = int(anchor["count"])
+        item = {"run_id": run_id, "count": count, "anchor": anchor, "version": count}
+        if count > 1 and self._replace_if_version(f"ANCHOR#{run_id}", "HEAD", item, count - 1):
+            return anchor
         existing = self._insert_if_absent(f"ANCHOR#{run_id}", "HEAD", item)
         if existing is None:
             return anchor

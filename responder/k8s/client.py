@@ -20,7 +20,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -62,9 +62,9 @@ class TlsRejected(Exception):
 class Credentials:
     """What a request is authenticated with: a bearer token, or a client certificate and key (PEM)."""
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never in a log line or a traceback's locals
     cert_pem: str | None = None
-    key_pem: str | None = None
+    key_pem: str | None = field(default=None, repr=False)
     cert_file: str | None = None
     key_file: str | None = None
     expires_at: datetime | None = None

@@ -126,3 +126,8 @@ def test_log_is_bytes_and_query_is_encoded(kube: KubeDouble) -> None:
     assert query == {"container": "envoy", "previous": "false", "timestamps": "true", "limitBytes": "10"}
     events = client.list_events(NAMESPACE, field_selector=f"involvedObject.name={POD}")
     assert [e["involvedObject"]["name"] for e in events["items"]] == [POD]
+
+
+def test_credentials_never_show_their_secrets() -> None:
+    creds = Credentials(token="k8s-aws-v1.secret", cert_pem="-----BEGIN CERTIFICATE-----", key_pem="PRIVATE KEY")
+    assert "secret" not in repr(creds) and "PRIVATE" not in repr(creds)

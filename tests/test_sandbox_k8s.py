@@ -14,6 +14,7 @@ from responder.sandbox import start_sandbox
 from responder.sandbox_k8s import describe_k8s, k8s_sandbox
 from tests.helpers import shipped
 from tests.k8s_double import fixture_event
+from tests.playbooks.test_k8s_playbook import assert_all_but_scope_succeeded
 
 
 def test_drill_on_a_guardduty_eks_finding(responder_home: Path, tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_drill_on_a_guardduty_eks_finding(responder_home: Path, tmp_path: Path) 
         settings = sandbox_settings(load_settings(), tmp_path / "sandbox")
         engine = build_engine(settings, sleep=lambda _s: None)
         result = engine.run(shipped("k8s-pod-compromise"), finding)
-        assert result.status == "succeeded", result.steps
+        assert_all_but_scope_succeeded(result)  # the drill seeds no CloudTrail for a pod finding
         after = describe_k8s(box, finding)
         assert before[0]["network_policies"] == [] and after[0]["network_policies"]
         assert after[0]["labels"]["responder.io/quarantine"] == "true" and after[0]["pod_exists"]

@@ -84,6 +84,16 @@ def pods_selected(kube: KubeDouble) -> list[str]:
     ]
 
 
+def assert_all_but_scope_succeeded(result) -> None:
+    """The scope step reads CloudTrail, which these tests do not seed (and moto has no LookupEvents): it is
+    recorded ``refused`` with the reason and the run ``partial``; every other step succeeded."""
+    got = states(result)
+    scope = got.pop("scope")
+    assert set(got.values()) == {"succeeded"}, result.steps
+    assert scope in ("succeeded", "refused"), result.steps
+    assert result.status == ("succeeded" if scope == "succeeded" else "partial")
+
+
 def assert_isolated(kube: KubeDouble) -> None:
     policy = kube.state.network_policies[POLICY]
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -112,18 +122,16 @@ def test_guardduty_eks_runtime_finding_end_to_end_and_release(
     seed_irsa_role()
     eng = engine()
     result = eng.run(shipped(PLAYBOOK), gd_finding())
-    assert result.status == "succeeded", result.steps
-    assert states(result) == {
-        s: "succeeded"
-        for s in (
-            "record_finding",
-            "capture_pod",
-            "capture_irsa_role",
-            "label_pod",
-            "isolate_pod",
-            "revoke_irsa_sessions",
-            "cordon_node",
-        )
+    assert_all_but_scope_succeeded(result)
+    assert set(states(result)) == {
+        "record_finding",
+        "capture_pod",
+        "capture_irsa_role",
+        "label_pod",
+        "isolate_pod",
+        "revoke_irsa_sessions",
+        "cordon_node",
+        "scope",
     }
     assert_isolated(kube)
     labels = kube.state.pods[(NAMESPACE, POD)]["metadata"]["labels"]
@@ -205,7 +213,7 @@ def test_falco_event_through_the_siem_adapter(moto_endpoint: str, responder_home
     finding = falco_finding()
     assert finding.resource.cluster_name is None  # Falco does not know it: the one configured cluster is used
     result = eng.run(shipped(PLAYBOOK), finding)
-    assert result.status == "succeeded", result.steps
+    assert_all_but_scope_succeeded(result)
     assert_isolated(kube)
     assert "responder-revoke-sessions" in role_policies()
 

@@ -335,7 +335,7 @@ class S3Locker:
 
     def _open_chain(self, run_id: str, at: datetime) -> tuple[int, str, dict[str, Any] | None]:
         """The chain's tail, checked against its anchor in a few reads; an interrupted write is finished."""
-        anchor = self.anchors.read(run_id)
+        anchor = self.anchors.read_and_heal(run_id)
         if anchor is None:
             count, head = self._tails.get(run_id) or self._tail(run_id)
             return count, head, None

@@ -133,3 +133,32 @@ def test_anchor_item_is_separate_from_the_runs_records(tmp_path: Path) -> None:
     assert json.loads(json.dumps(store.get_anchor(RUN)))["count"] == 3
     older = dict(store.get_anchor(RUN), count=2)
     assert store.advance_anchor(RUN, older)["count"] == 3  # a head never moves back
+
+
+def test_s3_crash_between_the_store_anchor_and_the_object_anchor_heals_on_the_next_write(
+    s3: object, tmp_path: Path
+) -> None:
+    locker = _s3_locker(tmp_path)
+    _fill(locker)
+    store = SqliteStore(tmp_path / "runs.sqlite3")
+    last = locker.custody(RUN)[-1]
+    entry = {
+        "seq": 4,
+        "event": "viewed",
+        "artifact": None,
+        "sha256": None,
+        "actor": "alice",
+        "time": "2026-11-20T09:31:00Z",
+        "details": {},
+        "prev": last["hash"],
+    }
+    entry["hash"] = entry_hash(entry)
+    from responder.evidence.anchor import next_anchor
+
+    store.advance_anchor(RUN, next_anchor(RUN, store.get_anchor(RUN), entry, None))  # the store's write landed;
+    # the process died before the anchor object and the custody object
+    fresh = _s3_locker(tmp_path)
+    fresh.record(RUN, "exported", actor="bob", at=AT)
+    assert [e["seq"] for e in fresh.custody(RUN)] == [1, 2, 3, 4, 5]
+    report = fresh.verify(RUN)
+    assert report.intact, report.problems

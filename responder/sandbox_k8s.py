@@ -484,6 +484,9 @@ def _route(double: KubeDouble, method: str, path: str, query: dict[str, str], bo
         if sa is None:
             return 404, status(404, "NotFound", f'serviceaccounts "{m["name"]}" not found'), js
         return 200, sa, js
+    answer = _rbac_route(state, method, path, body)  # single bindings, create/delete (issue 17)
+    if answer is not None:
+        return answer
     m = re.fullmatch(_RBAC + r"/namespaces/(?P<ns>[^/]+)/rolebindings", path)
     if m and method == "GET":
         return (
@@ -688,3 +691,41 @@ def describe_k8s(box: Any, finding: Any) -> list[dict[str, Any]]:
                 "pod_exists": bool(pod),
             }
         ]
+
+
+# =============================================================================================
+# RBAC bindings one by one (issue 17: EKS RBAC containment). Appended block.
+# =============================================================================================
+def _rbac_route(state: Any, method: str, path: str, body: Any) -> tuple[int, Any, str] | None:
+    """GET/DELETE one binding, POST a binding, GET role bindings across namespaces — as the API server does."""
+    js = "application/json"
+    if path == _RBAC + "/rolebindings" and method == "GET":
+        items = [b for ns in sorted(state.role_bindings) for b in state.role_bindings[ns]]
+        return 200, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBindingList", "metadata": {},
+                     "items": items}, js
+    m = re.fullmatch(_RBAC + r"(/namespaces/(?P<ns>[^/]+))?/(?P<kind>rolebindings|clusterrolebindings)"
+                     r"(/(?P<name>[^/]+))?", path)
+    if not m or (m["kind"] == "rolebindings") != bool(m["ns"]):
+        return None
+    store = state.role_bindings.setdefault(m["ns"], []) if m["ns"] else state.cluster_role_bindings
+    if m["name"] is None:
+        if method != "POST" or not isinstance(body, dict):
+            return None
+        name = str((body.get("metadata") or {}).get("name") or "")
+        if any(b["metadata"]["name"] == name for b in store):
+            return 409, status(409, "AlreadyExists", f'{m["kind"]} "{name}" already exists'), js
+        created = copy.deepcopy(body)
+        created.setdefault("metadata", {})["uid"] = str(uuid.uuid4())
+        if m["ns"]:
+            created["metadata"]["namespace"] = m["ns"]
+        store.append(created)
+        return 201, created, js
+    found = next((b for b in store if b["metadata"]["name"] == m["name"]), None)
+    if found is None:
+        return 404, status(404, "NotFound", f'{m["kind"]} "{m["name"]}" not found'), js
+    if method == "GET":
+        return 200, found, js
+    if method == "DELETE":
+        store.remove(found)
+        return 200, status(200, "Success", f'{m["kind"]} "{m["name"]}" deleted'), js
+    return None

@@ -215,6 +215,10 @@ SANDBOX_OUTSIDE_ACCOUNT = "444455556666"  # the "attacker's" account the sandbox
 def seed_new_kinds(box: Any, finding: Finding) -> None:
     """Seed the Lambda function, DB instance or ECS task the finding is about (its primary resource)."""
     res = finding.resource
+    if finding.type.startswith("AttackSequence:"):  # a sequence names its buckets beside its principal
+        for other in finding.resources:
+            if other.kind == "s3_bucket":
+                _seed_bucket(box, other.bucket_name)
     if res.kind == "lambda_function":
         seed_function(box, res.function_name)
     elif res.kind == "rds_instance":

@@ -113,6 +113,12 @@ def test_every_notify_only_type_carries_a_written_reason() -> None:
     assert totals["retired"] == 3
 
 
+def test_the_answered_figure() -> None:
+    totals = summary(list(coverage(PLAYBOOKS)))
+    print(f"coverage: {totals['answered']} of {totals['types']} ({totals['answered_percent']}%)")
+    assert totals["answered_percent"] >= TARGET_PERCENT, totals["answered_percent"]
+
+
 def test_cli_json_and_table(responder_home) -> None:
     runner = CliRunner()
     data = json.loads(runner.invoke(app, ["coverage", "--json", "--section", "s3"], catch_exceptions=False).stdout)

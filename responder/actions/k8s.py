@@ -16,11 +16,12 @@ investigation needs, and its controller would start a fresh copy anyway.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from typing import Any, ClassVar
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from ..errors import Refused, TargetChanged
 from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
@@ -632,3 +633,340 @@ class CordonNode(Action[NodeRef]):
         api.patch_node(inp.node_name, {"spec": {"unschedulable": bool(applied.before.get("unschedulable"))}})
         return Outcome(changed=True, summary=f"uncordoned node {inp.node_name}", before={"unschedulable": cordoned},
                        after={"unschedulable": bool(applied.before.get("unschedulable"))})
+
+
+# =============================================================================================
+# EKS RBAC abuse (issue 17): bindings that grant anonymous users, the default service account or a
+# freshly created subject cluster-wide power — captured, then removed and kept for release.
+# Appended as one block; names are ``k8s.*`` because the registry maps a name to one module (a
+# ``k8s.rbac.*`` package would need this module to become a package).
+# =============================================================================================
+ANONYMOUS_SUBJECTS = {("User", "system:anonymous"), ("Group", "system:unauthenticated")}
+ADMIN_ROLES = {"cluster-admin", "admin"}
+_BINDING_KEEP = ("apiVersion", "kind", "metadata", "roleRef", "subjects")
+_META_KEEP = ("name", "namespace", "labels", "annotations")
+
+
+class BindingRef(ActionInput):
+    """A binding by kind, name and namespace; other keys (the capture's reason, role) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: str = "ClusterRoleBinding"
+    name: str
+    namespace: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in ("ClusterRoleBinding", "RoleBinding"):
+            raise ValueError("kind is ClusterRoleBinding or RoleBinding")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.match(value or "") and not re.fullmatch(r"[a-z0-9:._-]{1,253}", value or ""):
+            raise ValueError(f"{value!r} is not a binding name")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABEL.match(value):
+            raise ValueError(f"{value!r} is not a namespace name")
+        return value
+
+    def path(self) -> str:
+        from ..k8s.client import RBAC
+
+        if self.kind == "ClusterRoleBinding":
+            return f"{RBAC}/clusterrolebindings/{self.name}"
+        return f"{RBAC}/namespaces/{self.namespace or 'default'}/rolebindings/{self.name}"
+
+
+def _binding_ref(binding: dict[str, Any]) -> dict[str, Any]:
+    meta = binding.get("metadata") or {}
+    kind = "RoleBinding" if meta.get("namespace") else "ClusterRoleBinding"
+    return {"kind": kind, "name": meta.get("name"), "namespace": meta.get("namespace")}
+
+
+def _clean_binding(binding: dict[str, Any]) -> dict[str, Any]:
+    """The binding as it can be created again (server-set fields dropped)."""
+    out = {k: copy.deepcopy(binding[k]) for k in _BINDING_KEEP if k in binding}
+    out["metadata"] = {k: v for k, v in (binding.get("metadata") or {}).items() if k in _META_KEEP}
+    return out
+
+
+def _named_binding(ctx: StepContext) -> tuple[str | None, str | None]:
+    """The binding a RoleBindingCreated finding names (``kubernetesRoleBindingDetails``, or the API call)."""
+    from ..findings.fields import dict_of, pick, text
+
+    action = dict_of(pick(dict_of(pick(dict_of(ctx.finding.raw), "service")), "action"))
+    details = dict_of(pick(action, "kubernetesRoleBindingDetails"))
+    if text(pick(details, "name")):
+        call = dict_of(pick(action, "kubernetesApiCallAction"))
+        return text(pick(details, "name")), text(pick(call, "namespace"))
+    call = dict_of(pick(action, "kubernetesApiCallAction"))
+    if (text(pick(call, "resource")) or "").endswith("rolebindings"):
+        return text(pick(call, "resourceName")), text(pick(call, "namespace"))
+    return None, None
+
+
+def offending_reason(binding: dict[str, Any], named: tuple[str | None, str | None]) -> str | None:
+    """Why a binding is the finding's offence, or None. Kubernetes' own ``system:`` bindings are never it."""
+    meta = binding.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    subjects = {(str(s.get("kind")), str(s.get("name"))) for s in binding.get("subjects") or []}
+    role = (binding.get("roleRef") or {}).get("name")
+    if name.startswith("system:"):
+        return None
+    if named[0] and name == named[0] and (named[1] in (None, meta.get("namespace"))):
+        return "the binding the finding names"
+    if subjects & ANONYMOUS_SUBJECTS:
+        return f"grants {role} to anonymous/unauthenticated users"
+    if role in ADMIN_ROLES and any(s.get("kind") == "ServiceAccount" and s.get("name") == "default"
+                                   for s in binding.get("subjects") or []):
+        return f"grants {role} to a default service account"
+    return None
+
+
+class CaptureBindingsInput(ActionInput):
+    """``subject_kind``/``subject_name``/``subject_namespace`` also mark every binding granting that subject."""
+
+    cluster: str | None = None
+    subject_kind: str | None = None
+    subject_name: str | None = None
+    subject_namespace: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        return _cluster_name(value)
+
+
+class CaptureBindingsOutput(ActionOutput):
+    cluster: str | None = None
+    offending: list[dict[str, Any]] = []
+    cluster_role_bindings: int = 0
+    role_bindings: int = 0
+    artifact: str = ""
+
+
+class CaptureRbacBindings(Action[CaptureBindingsInput]):
+    """Preserve every ClusterRoleBinding and RoleBinding of the cluster, and name the offending ones.
+
+    Offending: bindings granting anything to ``system:anonymous`` / ``system:unauthenticated``, granting
+    ``cluster-admin`` or ``admin`` to a ``default`` service account, or the binding a RoleBindingCreated
+    finding names. Kubernetes' own ``system:*`` bindings (e.g. ``system:public-info-viewer``) never are.
+    """
+
+    name = "k8s.capture_rbac_bindings"
+    Input = CaptureBindingsInput
+    Output = CaptureBindingsOutput
+    category = Category.EVIDENCE
+    permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = ("list clusterrolebindings", "list rolebindings")
+
+    def plan(self, ctx: StepContext, inp: CaptureBindingsInput) -> Change:
+        return Change(will_change=False, summary="capture the cluster's RBAC bindings as evidence")
+
+    def apply(self, ctx: StepContext, inp: CaptureBindingsInput) -> Outcome:
+        from ..k8s.client import RBAC
+
+        api = _api(ctx, inp)
+        cluster_bindings = api.call("GET", f"{RBAC}/clusterrolebindings").get("items") or []
+        role_bindings = api.call("GET", f"{RBAC}/rolebindings").get("items") or []
+        named = _named_binding(ctx)
+        offending = []
+        for binding in [*cluster_bindings, *role_bindings]:
+            reason = offending_reason(binding, named) or _grants_subject(binding, inp)
+            if reason:
+                offending.append({**_binding_ref(binding), "reason": reason,
+                                  "role": (binding.get("roleRef") or {}).get("name")})
+        record = {"captured_at": ctx.now.isoformat(), "cluster": _cluster(ctx, inp), "named": list(named),
+                  "cluster_role_bindings": cluster_bindings, "role_bindings": role_bindings, "offending": offending}
+        artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/rbac-bindings.json", record,
+                                         collected_by=f"responder:{self.name}", at=ctx.now,
+                                         details={"step": ctx.step_id, "cluster": _cluster(ctx, inp)})
+        out = CaptureBindingsOutput(cluster=_cluster(ctx, inp), offending=offending,
+                                    cluster_role_bindings=len(cluster_bindings), role_bindings=len(role_bindings),
+                                    artifact=artifact.name)
+        return Outcome(changed=False, summary=f"captured {len(cluster_bindings)} cluster and {len(role_bindings)} "
+                       f"namespaced binding(s); offending: {[o['name'] for o in offending] or 'none'}",
+                       output=out.model_dump(), artifacts=[artifact.as_dict()])
+
+
+class RemoveBindingsInput(ActionInput):
+    bindings: list[BindingRef]
+    cluster: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        return _cluster_name(value)
+
+
+class RemoveBindings(Action[RemoveBindingsInput]):
+    """Delete the offending bindings, keeping each whole in the run so release creates it again.
+
+    Deleting the binding (not the role) removes exactly the grant: other subjects of the same role keep
+    it. Release recreates each binding as it was, unless one of the same name exists again by then.
+    """
+
+    name = "k8s.remove_bindings"
+    Input = RemoveBindingsInput
+    category = Category.CONTAIN
+    mutates = True
+    reversible = True
+    permissions = K8S_PERMISSIONS
+    undo_permissions = K8S_PERMISSIONS
+    rbac: ClassVar[tuple[str, ...]] = ("get clusterrolebindings", "get rolebindings", "delete clusterrolebindings",
+                                       "delete rolebindings", "create clusterrolebindings", "create rolebindings")
+
+    def _read(self, api: Any, ref: BindingRef) -> dict[str, Any] | None:
+        try:
+            return dict(api.call("GET", ref.path()))
+        except Exception as exc:
+            if _is_api_error(exc, 404):
+                return None
+            raise
+
+    def plan(self, ctx: StepContext, inp: RemoveBindingsInput) -> Change:
+        api = _api(ctx, inp)
+        present = [ref.name for ref in inp.bindings if self._read(api, ref) is not None]
+        return Change(will_change=bool(present), summary=f"delete binding(s) {present or 'none present'}",
+                      before={"bindings": present}, after={"bindings": []},
+                      notes=["subjects that relied on these grants lose them until release"] if present else [])
+
+    def apply(self, ctx: StepContext, inp: RemoveBindingsInput) -> Outcome:
+        api = _api(ctx, inp)
+        removed: list[dict[str, Any]] = []
+        for ref in inp.bindings:
+            binding = self._read(api, ref)
+            if binding is None:
+                continue
+            try:
+                api.call("DELETE", ref.path())
+            except Exception as exc:
+                if not _is_api_error(exc, 404):
+                    raise
+            removed.append({"ref": ref.model_dump(), "binding": _clean_binding(binding)})
+        names = [r["ref"]["name"] for r in removed]
+        return Outcome(changed=bool(removed), summary=f"deleted binding(s) {names}" if removed else
+                       "no offending binding present", before={"bindings": removed}, after={"bindings": []},
+                       output={"removed": names})
+
+    def undo(self, ctx: StepContext, inp: RemoveBindingsInput, applied: Outcome, *, force: bool = False,
+             options: dict[str, Any] | None = None) -> Outcome:
+        from ..k8s.client import RBAC
+
+        api = _api(ctx, inp)
+        restored, notes = [], []
+        for item in applied.before.get("bindings", []):
+            ref = BindingRef(**item["ref"])
+            current = self._read(api, ref)
+            if current is not None:
+                if _clean_binding(current).get("subjects") == item["binding"].get("subjects") or force:
+                    notes.append(f"binding {ref.name} exists again; left as it is")
+                    continue
+                raise TargetChanged(f"a different binding named {ref.name} exists since; use --force to release "
+                                    "anyway (it is kept)")
+            collection = (f"{RBAC}/clusterrolebindings" if ref.kind == "ClusterRoleBinding"
+                          else f"{RBAC}/namespaces/{ref.namespace or 'default'}/rolebindings")
+            api.call("POST", collection, body=item["binding"])
+            restored.append(ref.name)
+        return Outcome(changed=bool(restored), summary=f"recreated binding(s) {restored}",
+                       before={"bindings": []}, after={"bindings": restored}, notes=notes)
+
+
+def _grants_subject(binding: dict[str, Any], inp: CaptureBindingsInput) -> str | None:
+    """The binding grants the finding's own Kubernetes identity something (never a ``system:`` binding)."""
+    if not inp.subject_kind or not inp.subject_name:
+        return None
+    if str((binding.get("metadata") or {}).get("name") or "").startswith("system:"):
+        return None
+    for subject in binding.get("subjects") or []:
+        same = subject.get("kind") == inp.subject_kind and subject.get("name") == inp.subject_name
+        if same and (inp.subject_kind != "ServiceAccount" or subject.get("namespace") == inp.subject_namespace):
+            return f"grants {(binding.get('roleRef') or {}).get('name')} to the finding's identity"
+    return None
+
+
+_IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(sts|iam)::\d{12}:(assumed-role|role)/([\w+=,.@/-]{1,512})$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+
+def _iam_role_name(username: str) -> str | None:
+    """``…:assumed-role/NAME/session`` → NAME; ``…:role/path/NAME`` → NAME (how EKS names IAM principals)."""
+    match = _IAM_ARN.match(username)
+    if not match:
+        return None
+    parts = match.group(3).split("/")
+    name = parts[0] if match.group(2) == "assumed-role" else parts[-1]
+    return name if _ROLE_NAME.match(name) else None
+
+
+_SA_USER = re.compile(r"^system:serviceaccount:([a-z0-9-]{1,63}):([a-z0-9.-]{1,253})$")
+
+
+class ResolveIdentityInput(ActionInput):
+    """No arguments: the finding's Kubernetes identity (its principal) is resolved."""
+
+
+class ResolveIdentityOutput(ActionOutput):
+    kind: str = "none"  # anonymous | service_account | iam_role | user | none
+    username: str | None = None
+    subject_kind: str | None = None
+    subject_name: str | None = None
+    subject_namespace: str | None = None
+    role_name: str | None = None
+
+
+class ResolveIdentity(Action[ResolveIdentityInput]):
+    """Say who the Kubernetes identity that acted is: anonymous, a service account, an IAM role, a user.
+
+    Reads only the finding (no API call): EKS authenticates IAM principals and names them by their ARN
+    (access entries) or by the mapped user name with an ``aws-iam-authenticator`` uid; service accounts
+    are ``system:serviceaccount:NAMESPACE:NAME``. Later steps contain each kind its own way.
+    """
+
+    name = "k8s.resolve_identity"
+    Input = ResolveIdentityInput
+    Output = ResolveIdentityOutput
+    category = Category.ENRICH
+
+    def _resolve(self, ctx: StepContext) -> ResolveIdentityOutput:
+        user = ctx.finding.first("k8s_user")
+        if user is None:
+            return ResolveIdentityOutput()
+        name = str(getattr(user, "username", None) or "")
+        out = ResolveIdentityOutput(username=name or None)
+        sa = _SA_USER.match(name)
+        groups = getattr(user, "groups", ()) or ()
+        if name == "system:anonymous" or (not name and "system:unauthenticated" in groups):
+            out.kind = "anonymous"
+        elif sa or getattr(user, "service_account_name", None):
+            out.kind = "service_account"
+            out.subject_kind = "ServiceAccount"
+            out.subject_namespace = sa.group(1) if sa else getattr(user, "service_account_namespace", None)
+            out.subject_name = sa.group(2) if sa else getattr(user, "service_account_name", None)
+        elif (role := _iam_role_name(name)) is not None:
+            out.kind = "iam_role"
+            out.role_name = role
+        elif name:
+            out.kind = "user"
+            out.subject_kind = "User"
+            out.subject_name = name
+        return out
+
+    def plan(self, ctx: StepContext, inp: ResolveIdentityInput) -> Change:
+        return Change(will_change=False, summary=f"the finding's Kubernetes identity is {self._resolve(ctx).kind}")
+
+    def apply(self, ctx: StepContext, inp: ResolveIdentityInput) -> Outcome:
+        out = self._resolve(ctx)
+        return Outcome(changed=False, summary=f"Kubernetes identity {out.username or '(none)'}: {out.kind}"
+                       + (f" (IAM role {out.role_name})" if out.role_name else ""), output=out.model_dump())
+
+    def preview(self, ctx: StepContext, inp: ResolveIdentityInput) -> dict[str, Any]:
+        return self._resolve(ctx).model_dump()

@@ -25,6 +25,8 @@ CATALOG: tuple[str, ...] = (
     "evidence.record_finding",
     # scope (issue 10)
     "scope.investigate",
+    # the closed loop: what scope attributes to the attacker, contained in the same run
+    "loop.contain_leftovers",
     # notify (issue 7)
     "notify.assess_regimes",
     "notify.breach_drafts",
@@ -72,6 +74,9 @@ CATALOG: tuple[str, ...] = (
     "aws.organizations.deny_root_user",
     "aws.secretsmanager.rotate_secret",
     "incident.record_sequence",
+    "k8s.capture_rbac_bindings",
+    "k8s.remove_bindings",
+    "k8s.resolve_identity",
 )
 
 

@@ -121,3 +121,38 @@ def test_s3_ransomware(drill: None) -> None:
     assert steps["deactivate_actor_key"]["status"] == "succeeded"
     released = _release(ours["run_id"])
     assert {s["id"] for s in released["released"]} >= {"release:deny_deletion", "release:keep_versioning_on"}
+
+
+def test_attack_sequence_is_one_incident_with_linked_children(drill: None) -> None:
+    run = _run("attack-sequence-iam-compromised-credentials.json")
+    assert run["playbook"] == "attack-sequence" and run["status"] in ("succeeded", "partial"), run["steps"]
+    steps = _steps(run)
+    seq = steps["record_sequence"]["output"]
+    assert [s["name"] for s in seq["signals"]] == [
+        "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "CreateAccessKey",
+        "GetObject",
+    ]
+    children = seq["children"]
+    assert [c["resource"]["resourceType"] for c in children] == ["S3Bucket", "Instance"]
+    assert {c["service"]["additionalInfo"]["attackSequence"] for c in children} == {seq["sequence_uid"]}
+    assert len({c["id"] for c in children}) == 2, "each child is its own finding (its own run)"
+    assert steps["deactivate_actor_key"]["status"] == "succeeded"
+    assert steps["revoke_user_sessions"]["status"] == "succeeded"
+
+
+def test_s3_malicious_caller_contains_the_role(drill: None) -> None:
+    run = _run("s3-malicious-caller-tor.json")
+    assert run["playbook"] == "s3-malicious-caller" and run["status"] in ("succeeded", "partial"), run["steps"]
+    steps = _steps(run)
+    assert steps["capture_bucket"]["status"] == "succeeded"
+    assert steps["revoke_role_sessions"]["status"] == "succeeded"
+    assert steps["deactivate_caller_key"]["status"] == "skipped"
+    assert _release(run["run_id"])["refused"] == []
+
+
+def test_custom_detection_asks_before_containing(drill: None) -> None:
+    run = _run("custom-detection-flow-logs-deleted.json")
+    assert run["playbook"] == "custom-detection" and run["status"] == "waiting"
+    steps = _steps(run)
+    assert steps["capture_user"]["status"] == "succeeded" and steps["deactivate_key"]["status"] == "waiting"

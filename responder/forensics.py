@@ -4,6 +4,8 @@
     fx = rf.open(cloudtrail="logs/cloudtrail", flow_logs="logs/flowlogs")
     fx.timeline(access_key="AKIA…", since="2026-11-20")
     fx.api_calls(access_key="AKIA…")
+    fx.techniques(access_key="AKIA…")        # the tactic timeline (ATT&CK)
+    fx.persistence(access_key="AKIA…")       # what it left behind; fx.external_accounts(...) who got access
 
 Every method takes the same subject (``access_key`` / ``principal``, pivots followed unless
 ``follow_pivots=False``) and window (``since`` / ``until``, ISO-8601 text or datetimes) arguments and
@@ -19,9 +21,35 @@ from typing import Any
 from .scope import Window, parse_time, subject_for_key, subject_for_principal
 from .scope import questions as Q
 from .scope.assemble import flow_values
+from .scope.attribution import NAMES as ATTRIBUTED_CALLS
+from .scope.attribution import attribute, iso_time
 from .scope.pivots import Resolution, resolve, subject_values
+from .scope.techniques import techniques_from
 
 __all__ = ["Forensics", "open"]
+
+_PERSISTENCE_COLUMNS = [
+    "time",
+    "kind",
+    "tactic",
+    "technique_id",
+    "event_name",
+    "event_source",
+    "target",
+    "resource_type",
+    "resource_ids",
+    "new_key",
+    "policy_arn",
+    "policy_document",
+    "external_accounts",
+    "public",
+    "succeeded",
+    "error_code",
+    "access_key_id",
+    "event_id",
+    "region",
+    "account_id",
+]
 
 
 def _time(value: str | datetime | None, flag: str) -> datetime | None:
@@ -35,17 +63,24 @@ def _time(value: str | datetime | None, flag: str) -> datetime | None:
 class Forensics:
     """A scope backend with a notebook-shaped surface."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, organization: frozenset[str] = frozenset()) -> None:
         self.backend = backend
+        self.organization = organization
         self._resolved: dict[tuple[Any, ...], Resolution] = {}
 
     def _window(self, since: str | datetime | None, until: str | datetime | None) -> Window:
         lo, hi = _time(since, "since"), _time(until, "until")
         return Window(**{k: v for k, v in (("since", lo), ("until", hi)) if v is not None})
 
-    def subject(self, access_key: str | None = None, principal: str | None = None, *,
-                since: str | datetime | None = None, until: str | datetime | None = None,
-                follow_pivots: bool = True) -> tuple[Resolution, Window]:
+    def subject(
+        self,
+        access_key: str | None = None,
+        principal: str | None = None,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        follow_pivots: bool = True,
+    ) -> tuple[Resolution, Window]:
         """Resolve the subject once per window: keys by pivot, principals, roles."""
         window = self._window(since, until)
         if access_key:
@@ -91,8 +126,50 @@ class Forensics:
         return self._frame(Q.RESOURCES, subject_values(res, w))
 
     def persistence(self, access_key: str | None = None, principal: str | None = None, **window: Any) -> Any:
+        """What the subject left behind, one row per item (kind, resource ids, outside accounts, ...)."""
+        import pandas as pd
+
+        items, _, _ = self._attribution(access_key, principal, **window)
+        return pd.DataFrame(items, columns=_PERSISTENCE_COLUMNS)
+
+    def external_accounts(self, access_key: str | None = None, principal: str | None = None, **window: Any) -> Any:
+        """Accounts outside the organisation the subject granted access to (``organization=`` in :func:`open`)."""
+        import pandas as pd
+
+        _, external, _ = self._attribution(access_key, principal, **window)
+        return pd.DataFrame(
+            external, columns=["account_id", "event_name", "event_id", "time", "kind", "resource_type", "resource_id"]
+        )
+
+    def techniques(self, access_key: str | None = None, principal: str | None = None, **window: Any) -> Any:
+        """ATT&CK techniques seen, with ``first`` / ``last`` as UTC timestamps: the tactic timeline."""
+        import pandas as pd
+
         res, w = self.subject(access_key, principal, **window)
-        return self._frame(Q.PERSISTENCE_Q, subject_values(res, w))
+        calls = self.backend.run(Q.TECHNIQUE_CALLS, subject_values(res, w))
+        frame = pd.DataFrame(
+            techniques_from(calls, iso=iso_time),
+            columns=[
+                "tactic",
+                "technique_id",
+                "technique",
+                "event_names",
+                "count",
+                "errors",
+                "first",
+                "last",
+                "resources",
+                "basis",
+            ],
+        )
+        for column in ("first", "last"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def _attribution(self, access_key: str | None, principal: str | None, **window: Any) -> Any:
+        res, w = self.subject(access_key, principal, **window)
+        rows = self.backend.run(Q.ATTRIBUTION, {**subject_values(res, w), "names": list(ATTRIBUTED_CALLS)})
+        return attribute(rows, organization=self.organization, iso=iso_time)
 
     def source_ips(self, access_key: str | None = None, principal: str | None = None, **window: Any) -> Any:
         res, w = self.subject(access_key, principal, **window)
@@ -119,17 +196,28 @@ class Forensics:
         self.close()
 
 
-def open(cloudtrail: str | Path | None = None, flow_logs: str | Path | None = None,
-         backend: str = "local", *, cache_dir: str | Path | None = None, **options: Any) -> Forensics:
+def open(
+    cloudtrail: str | Path | None = None,
+    flow_logs: str | Path | None = None,
+    backend: str = "local",
+    *,
+    cache_dir: str | Path | None = None,
+    organization: Any = (),
+    **options: Any,
+) -> Forensics:
     """Open logs for analysis; locations default to RESPONDER_CLOUDTRAIL / RESPONDER_FLOW_LOGS / config."""
     from .config import load_settings
     from .scope import locations, open_backend
 
     settings = load_settings()
     ct, fl = locations(settings, cloudtrail=cloudtrail, flow_logs=flow_logs)
-    engine = open_backend(backend, cloudtrail=ct, flow_logs=fl, settings=settings,
-                          cache_dir=Path(cache_dir) if cache_dir else None, options=options or None)
-    return Forensics(engine)
-
-
-
+    engine = open_backend(
+        backend,
+        cloudtrail=ct,
+        flow_logs=fl,
+        settings=settings,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        options=options or None,
+    )
+    inside = {str(a) for a in (organization or settings.scope.get("organization_accounts") or [])}
+    return Forensics(engine, frozenset(inside))

@@ -34,7 +34,10 @@ def test_dataframes_for_the_same_subject_and_window(logs: GroundTruth, tmp_path:
         assert int(egress["bytes"].iloc[0]) == logs.egress[0].bytes
         alone = fx.timeline(access_key=key, follow_pivots=False)
         assert len(alone) < len(timeline) and set(alone["access_key_id"]) == {key}
-        assert set(fx.keys(access_key=key)["pivot"]) == {"seed", "AssumeRole", "CreateAccessKey"}
+        assert set(fx.keys(access_key=key)["pivot"]) == {"seed", "AssumeRole", "CreateAccessKey", "console session"}
+        tactics = fx.techniques(access_key=key)
+        assert set(tactics["tactic"]) == set(logs.tactics) and str(tactics["first"].dt.tz) == "UTC"
+        assert list(fx.external_accounts(access_key=key)["account_id"]) == logs.external_accounts
 
 
 @pytest.mark.parametrize("name", ["triage.ipynb", "leaked-key-investigation.ipynb"])

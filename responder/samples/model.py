@@ -67,6 +67,12 @@ class GroundTruth(BaseModel):
     objects_read: list[str] = Field(default_factory=list)
     secrets_read: list[str] = Field(default_factory=list)
     persistence: list[str] = Field(default_factory=list, description="eventNames of persistence records")
+    external_accounts: list[str] = Field(
+        default_factory=list, description="outside accounts granted access, one per granting record"
+    )
+    objects_encrypted: list[str] = Field(default_factory=list, description="objects re-encrypted with SSE-C")
+    objects_deleted: list[str] = Field(default_factory=list, description="deletions as scope reports them")
+    tactics: list[str] = Field(default_factory=list, description="ATT&CK tactics the story covers")
     instance_id: str = ""
     eni: str = ""
     instance_ip: str = ""

@@ -126,7 +126,7 @@ def investigate(
         if r["kind"] == "s3_object" and "DeleteObject" in (r["actions"] or []) and r["count"] > r["errors"]
     ]
     deleted += [
-        f"{r['id']}/* (DeleteObjects ×{r['count'] - r['errors']})"
+        f"{r['id']}/* (DeleteObjects)"
         for r in resources
         if r["kind"] == "s3_bucket" and "DeleteObjects" in (r["actions"] or []) and r["count"] > r["errors"]
     ]

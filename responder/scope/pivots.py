@@ -2,7 +2,8 @@
 
 A key the subject's records mint (AssumeRole, GetSessionToken, GetFederationToken,
 AssumeRoleWithWebIdentity/SAML, CreateAccessKey for any user) belongs to the subject, and so on
-transitively; a long-term key's user brings its console sessions. Each key remembers the pivot that
+transitively; a long-term key's user brings its console sessions; a user the subject created is the
+subject's entirely (its console sign-in included). Each key remembers the pivot that
 brought it in, so the report can say which key came from where.
 """
 
@@ -41,8 +42,10 @@ class KeyOrigin:
     principal_arn: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() + "Z" if isinstance(v, datetime) and v.tzinfo is None else v)
-                for k, v in self.__dict__.items()}
+        return {
+            k: (v.isoformat() + "Z" if isinstance(v, datetime) and v.tzinfo is None else v)
+            for k, v in self.__dict__.items()
+        }
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Resolution:
     principals: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
+    created_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # user ARN → the CreateUser record
 
 
 def base_values(window: Window) -> dict[str, Any]:
@@ -62,8 +66,12 @@ def base_values(window: Window) -> dict[str, Any]:
 
 
 def subject_values(res: Resolution, window: Window) -> dict[str, Any]:
-    return {**base_values(window), "keys": sorted(res.keys), "principals": sorted(res.principals),
-            "roles": sorted(res.roles)}
+    return {
+        **base_values(window),
+        "keys": sorted(res.keys),
+        "principals": sorted(res.principals),
+        "roles": sorted(res.roles),
+    }
 
 
 def resolve(backend: Backend, subject: Subject, window: Window) -> Resolution:
@@ -83,8 +91,11 @@ def resolve(backend: Backend, subject: Subject, window: Window) -> Resolution:
         before = len(res.keys)
         values = subject_values(res, wider)
         for row in backend.run(Q.IDENTITIES, values):
-            if row["identity_type"] == "IAMUser" and row["principal_arn"] and (row["access_key_id"] or "").startswith(
-                    "AKIA"):
+            if (
+                row["identity_type"] == "IAMUser"
+                and row["principal_arn"]
+                and (row["access_key_id"] or "").startswith("AKIA")
+            ):
                 res.users.add(row["principal_arn"])
             origin = res.keys.get(row["access_key_id"] or "")
             if origin and not origin.principal_arn:
@@ -93,20 +104,43 @@ def resolve(backend: Backend, subject: Subject, window: Window) -> Resolution:
             new = row["new_key"]
             if not new or new in res.keys:
                 continue
-            detail = (f"{row['event_name']} {row['role_arn']}" if row["role_arn"]
-                      else f"{row['event_name']} for {row['for_user']}" if row["for_user"] else row["event_name"])
-            res.keys[new] = KeyOrigin(key=new, pivot=row["event_name"], from_key=row["from_key"],
-                                      event_time=row["event_time"], event_id=row["event_id"], detail=detail,
-                                      role_arn=row["role_arn"], session_arn=row["session_arn"] or row["federated_arn"],
-                                      issued_by=row["by_principal"])
+            detail = (
+                f"{row['event_name']} {row['role_arn']}"
+                if row["role_arn"]
+                else f"{row['event_name']} for {row['for_user']}"
+                if row["for_user"]
+                else row["event_name"]
+            )
+            res.keys[new] = KeyOrigin(
+                key=new,
+                pivot=row["event_name"],
+                from_key=row["from_key"],
+                event_time=row["event_time"],
+                event_id=row["event_id"],
+                detail=detail,
+                role_arn=row["role_arn"],
+                session_arn=row["session_arn"] or row["federated_arn"],
+                issued_by=row["by_principal"],
+            )
+        for row in backend.run(Q.CREATED_USERS, values):
+            arn = row["user_arn"]
+            if arn and arn not in res.principals:
+                res.principals.add(arn)
+                res.users.add(arn)
+                res.created_users[arn] = row
+                before -= 1  # a new principal is progress even before it brings a key
         if res.users:
             console = backend.run(Q.CONSOLE, {**values, "users": sorted(res.users)})
             for row in console:
                 key = row["access_key_id"]
                 if key and key not in res.keys:
-                    res.keys[key] = KeyOrigin(key=key, pivot="console session", principal_arn=row["principal_arn"],
-                                              event_time=row["first_seen"],
-                                              detail=f"session of {row['principal_arn']}")
+                    res.keys[key] = KeyOrigin(
+                        key=key,
+                        pivot="console session",
+                        principal_arn=row["principal_arn"],
+                        event_time=row["first_seen"],
+                        detail=f"session of {row['principal_arn']}",
+                    )
         if len(res.keys) == before:
             break
     _issuance(backend, res, wider)
@@ -125,7 +159,9 @@ def _issuance(backend: Backend, res: Resolution, wider: Window) -> None:
         if origin.pivot == "seed":
             origin.issued_by = row["issued_by"]
             origin.event_time = origin.event_time or row["event_time"]
-            origin.detail = (f"issued by {row['event_name']} ({row['issued_by']}) for "
-                             f"{row['session_arn'] or row['role_arn'] or row['for_user']}")
+            origin.detail = (
+                f"issued by {row['event_name']} ({row['issued_by']}) for "
+                f"{row['session_arn'] or row['role_arn'] or row['for_user']}"
+            )
             if origin.principal_arn and origin.principal_arn != row["session_arn"]:
                 origin.detail += f"; used as {origin.principal_arn}"

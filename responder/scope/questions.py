@@ -82,6 +82,18 @@ ORDER BY event_time""",
     "Credentials the subject obtained or minted (followed transitively).",
 )
 
+CREATED_USERS = Question(
+    "created_users",
+    "ct",
+    f"""
+SELECT DISTINCT 'arn:aws:iam::' || recipient_account_id || ':user/' || {_rp("userName")} AS user_arn,
+       min(event_time) AS created, min(event_id) AS event_id, min(access_key_id) AS by_key
+FROM ct WHERE {ATTRIBUTED} AND {WINDOW} AND event_name = 'CreateUser' AND error_code IS NULL
+  AND {_rp("userName")} IS NOT NULL AND recipient_account_id IS NOT NULL
+GROUP BY 1""",
+    "Users the subject created: whatever they do (a console sign-in too) is the subject's.",
+)
+
 ISSUANCE = Question(
     "issuance",
     "ct",

@@ -16,9 +16,14 @@ from responder.samples import StoryParams, generate
 
 
 def test_demo_size_is_fast_and_in_the_real_layouts(tmp_path: Path) -> None:
-    params = StoryParams(account_id="123456789012", region="eu-west-1", access_key_id="AKIAIOSFODNN7EXAMPLE",
-                         user_name="jenkins", attacker_ip="198.51.100.77",
-                         start=datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    params = StoryParams(
+        account_id="123456789012",
+        region="eu-west-1",
+        access_key_id="AKIAIOSFODNN7EXAMPLE",
+        user_name="jenkins",
+        attacker_ip="198.51.100.77",
+        start=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+    )
     began = time.perf_counter()
     truth = generate(tmp_path, 20_000, story=params)
     assert time.perf_counter() - began < 2.0
@@ -54,6 +59,6 @@ def test_cli_writes_and_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["samples", "--out", str(tmp_path / "s"), "--records", "3000", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert body["cloudtrail_records"] > 2000 and len(body["keys"]) == 3
+    assert body["cloudtrail_records"] > 2000 and len(body["keys"]) == 4  # leaked, role, backdoor, console
     bad = CliRunner().invoke(app, ["samples", "--out", str(tmp_path / "x"), "--records", "0"])
     assert bad.exit_code == 2

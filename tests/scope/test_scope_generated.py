@@ -32,7 +32,9 @@ def test_every_story_event_found_through_the_pivots_and_no_benign_one(generated:
     assert found == set(generated.story_event_ids)
     assert not found & set(generated.trap_event_ids)
     assert {k: o.pivot for k, o in res.keys.items()} == {
-        k: ("seed" if "seed" in v else v.split()[0]) for k, v in generated.keys.items()}
+        k: ("seed" if "seed" in v else "console session" if v.startswith("console session") else v.split()[0])
+        for k, v in generated.keys.items()
+    }
 
 
 def test_report_names_what_the_attacker_did_through_the_role_pivot(generated: GroundTruth, cache_dir: Path) -> None:
@@ -54,7 +56,11 @@ def test_report_names_what_the_attacker_did_through_the_role_pivot(generated: Gr
     egress = report.egress[0]
     truth = t.egress[0]
     assert (egress.destination, egress.port, egress.bytes, egress.packets) == (
-        truth.destination, truth.port, truth.bytes, truth.packets)
+        truth.destination,
+        truth.port,
+        truth.bytes,
+        truth.packets,
+    )
     assert report.egress_bytes == truth.bytes
     assert any(r["port"] == 22 and r["source"] == t.story.attacker_ip for r in report.rejected)
     assert any(u["port"] == 4444 for u in report.unusual_ports)
@@ -84,8 +90,9 @@ def test_a_cache_hit_reads_no_raw_file_again(generated: GroundTruth, cache_dir: 
     assert second.events == first.events and second.keys == first.keys
 
 
-def test_a_changed_file_is_read_again_and_a_vanished_one_dropped(generated: GroundTruth, cache_dir: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_changed_file_is_read_again_and_a_vanished_one_dropped(
+    generated: GroundTruth, cache_dir: Path, tmp_path: Path
+) -> None:
     import shutil
 
     root = tmp_path / "ct"
@@ -96,8 +103,12 @@ def test_a_changed_file_is_read_again_and_a_vanished_one_dropped(generated: Grou
         before = investigate(backend, subject, EVERYTHING).events
     victim = next(p for p in sorted(root.rglob("*.json.gz")) if "CloudTrail-Digest" not in str(p))
     body = json.loads(gzip.decompress(victim.read_bytes()))
-    extra = dict(body["Records"][0], eventID="added-by-test", eventName="GetCallerIdentity",
-                 userIdentity={"type": "IAMUser", "accessKeyId": key, "arn": "arn:aws:iam::1:user/x"})
+    extra = dict(
+        body["Records"][0],
+        eventID="added-by-test",
+        eventName="GetCallerIdentity",
+        userIdentity={"type": "IAMUser", "accessKeyId": key, "arn": "arn:aws:iam::1:user/x"},
+    )
     body["Records"].append(extra)
     victim.write_bytes(gzip.compress(json.dumps(body).encode()))
     with open_backend("local", cloudtrail=root, flow_logs=None, cache_dir=cache_dir) as backend:
@@ -111,14 +122,31 @@ def test_a_changed_file_is_read_again_and_a_vanished_one_dropped(generated: Grou
     assert after <= before
 
 
-HOSTILE = ["' OR 1=1 --", "x'); DROP TABLE ct; --", '"; SELECT 1; --', "ünïcødé ключ 鍵 🔑", "A" * 10_240,
-           "$keys", "?", "%(since)s", "\\'", "\x00"]
+HOSTILE = [
+    "' OR 1=1 --",
+    "x'); DROP TABLE ct; --",
+    '"; SELECT 1; --',
+    "ünïcødé ключ 鍵 🔑",
+    "A" * 10_240,
+    "$keys",
+    "?",
+    "%(since)s",
+    "\\'",
+    "\x00",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_finding_values_are_bound_never_executed(generated: GroundTruth, cache_dir: Path, value: str) -> None:
-    subject = Subject(kind="finding", access_key_ids=(value,), principal_arns=(value,), actor_ips=(value,),
-                      interface_ids=(value,), local_ips=(value,), label=value)
+    subject = Subject(
+        kind="finding",
+        access_key_ids=(value,),
+        principal_arns=(value,),
+        actor_ips=(value,),
+        interface_ids=(value,),
+        local_ips=(value,),
+        label=value,
+    )
     with _backend(generated, cache_dir) as backend:
         report = investigate(backend, subject, EVERYTHING)
         assert report.events == 0 and report.keys == [value] and report.egress == []
@@ -155,3 +183,66 @@ def test_an_unreadable_file_is_set_aside_and_named(generated: GroundTruth, cache
         assert sum(len(s.failed) for s in backend.syncs) == 2
     assert report.events == len(generated.story_event_ids)
     assert any("could not be read" in n for n in report.notes)
+
+
+def test_the_report_names_every_tactic_and_what_containment_must_undo(generated: GroundTruth, cache_dir: Path) -> None:
+    t = generated
+    with _backend(t, cache_dir) as backend:
+        report = investigate(backend, subject_for_key(t.story.access_key_id), EVERYTHING, top=200)
+    tactics = {x.tactic for x in report.techniques}
+    assert tactics == set(t.tactics)  # every ATT&CK tactic the story plays, each under its own name
+    by_id = {(x.tactic, x.technique_id): x for x in report.techniques}
+    assert set(by_id[("defense-evasion", "T1562.008")].event_names) == {
+        "PutEventSelectors",
+        "DeleteFlowLogs",
+        "DeleteResolverQueryLogConfig",
+        "StopLogging",
+    }
+    assert by_id[("exfiltration", "T1537")].event_names == ["ModifySnapshotAttribute", "PutBucketPolicy"]
+    assert t.snapshot_id in by_id[("exfiltration", "T1537")].resources
+    assert by_id[("impact", "T1486")].count == len(t.objects_encrypted)  # SSE-C re-encryption, not a read
+    assert by_id[("initial-access", "T1078.004")].event_names == ["ConsoleLogin"]
+    assert ("collection", "T1530") in by_id and ("lateral-movement", "T1021.008") in by_id
+    first = [x.first for x in report.techniques if x.tactic == "initial-access"][0]
+    assert first and first.endswith("Z")
+    # S3 ransomware is impact: nothing it touched counts as read
+    assert report.objects_read == sorted(t.objects_read)
+    assert report.objects_encrypted == t.objects_encrypted and report.objects_deleted == t.objects_deleted
+    # bulk secret reads name each secret
+    assert set(t.secrets_read) <= set(report.secrets_read)
+    # machine-usable attributions
+    items = {p.event_name: p for p in report.persistence}
+    assert [p.event_name for p in report.persistence] == t.persistence
+    assert items["CreateAccessKey"].kind == "access_key_created" and items["CreateAccessKey"].new_key in t.keys
+    trust = items["UpdateAssumeRolePolicy"]
+    assert trust.kind == "trust_policy_changed" and trust.resource_ids == [t.story.role_name]
+    assert trust.policy_document["Statement"][0]["Principal"]["AWS"].startswith(
+        f"arn:aws:iam::{t.story.external_account}"
+    )
+    assert items["StopLogging"].kind == "trail_stopped" and items["StopLogging"].tactic == "defense-evasion"
+    assert items["DeleteFlowLogs"].resource_ids == ["fl-0a1b2c3d4e5f67890"]
+    assert items["ModifySnapshotAttribute"].external_accounts == [t.story.external_account]
+    assert (
+        items["PutBucketPolicy"].kind == "bucket_policy_changed" and items["PutBucketPolicy"].target == t.story.bucket
+    )
+    assert [(e.account_id, e.event_name) for e in report.external_accounts] == [
+        (t.story.external_account, "UpdateAssumeRolePolicy"),
+        (t.story.external_account, "ModifySnapshotAttribute"),
+        (t.story.external_account, "PutBucketPolicy"),
+    ]
+    text = report.markdown()
+    assert "## Tactic timeline (MITRE ATT&CK)" in text and "T1537 Transfer Data to Cloud Account" in text
+    assert "## Accounts outside the organisation granted access" in text
+
+
+def test_accounts_inside_the_organisation_are_not_external(generated: GroundTruth, cache_dir: Path) -> None:
+    t = generated
+    with _backend(t, cache_dir) as backend:
+        report = investigate(
+            backend,
+            subject_for_key(t.story.access_key_id),
+            EVERYTHING,
+            organization=frozenset({t.story.external_account}),
+        )
+    assert report.external_accounts == []
+    assert all(not p.external_accounts for p in report.persistence)

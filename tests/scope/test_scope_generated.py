@@ -203,7 +203,7 @@ def test_the_report_names_every_tactic_and_what_containment_must_undo(generated:
     assert by_id[("impact", "T1486")].count == len(t.objects_encrypted)  # SSE-C re-encryption, not a read
     assert by_id[("initial-access", "T1078.004")].event_names == ["ConsoleLogin"]
     assert ("collection", "T1530") in by_id and ("lateral-movement", "T1021.008") in by_id
-    first = [x.first for x in report.techniques if x.tactic == "initial-access"][0]
+    first = next(x.first for x in report.techniques if x.tactic == "initial-access")
     assert first and first.endswith("Z")
     # S3 ransomware is impact: nothing it touched counts as read
     assert report.objects_read == sorted(t.objects_read)

@@ -159,6 +159,15 @@ def attached(home: Path, finding: Any) -> Iterator[Any]:
                 os.environ[key] = value
 
 
+def seed_leftovers(home: Path, finding: Any, truth: Any) -> list[str]:
+    """Create what the drill's generated story left behind (the daemon holds the emulator)."""
+    info = status(home)
+    if info is None:
+        return []
+    body = {"finding": finding.model_dump(mode="json"), "truth": truth.model_dump(mode="json")}
+    return list(_post(info.control + "/leftovers", body).get("made") or [])
+
+
 def describe(home: Path, finding: Any) -> list[dict[str, Any]]:
     """The drill's before/after rows for a finding, computed where the emulator lives."""
     info = status(home)
@@ -176,9 +185,25 @@ def state_rows(box: Any, finding: Any) -> list[dict[str, Any]]:
 
     rows = [show_principal(box, user_name=key["user_name"]) for key in box.seeded.get("access_keys", [])]
     rows += [show_principal(box, role_name=role) for role in box.seeded.get("roles", [])]
+    for item in box.seeded.get("leftovers", []):  # what the drill's attack story left behind
+        kind, _, name = str(item).partition("/")
+        if kind == "user":
+            rows.append(show_principal(box, user_name=name))
+        elif kind == "role":
+            rows.append(show_principal(box, role_name=name))
+        elif kind == "trail":
+            rows.append(_trail_row(box, name.split(" ")[0]))
     rows += describe_seeded(box, finding)
     rows += describe_k8s(box, finding)
     return rows
+
+
+def _trail_row(box: Any, name: str) -> dict[str, Any]:
+    try:
+        logging = box.client("cloudtrail").get_trail_status(Name=name).get("IsLogging")
+    except Exception:  # gone: say so rather than fail the table
+        logging = None
+    return {"principal": f"trail {name}", "logging": logging}
 
 
 def serve(home: Path) -> None:
@@ -231,6 +256,12 @@ def serve(home: Path) -> None:
                 elif self.path == "/seed":
                     _, box, k8s_env = box_for(body["finding"])
                     answer = {"account_id": box.account_id, "seeded": box.seeded, "k8s_env": k8s_env}
+                elif self.path == "/leftovers":
+                    from .samples.model import GroundTruth
+                    from .sandbox import seed_story_leftovers
+
+                    _, box, _ = box_for(body["finding"])
+                    answer = {"made": seed_story_leftovers(box, GroundTruth.model_validate(body["truth"]))}
                 elif self.path == "/state":
                     finding, box, _ = box_for(body["finding"])
                     answer = {"rows": state_rows(box, finding)}

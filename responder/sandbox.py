@@ -262,3 +262,48 @@ def show_principal(box: Sandbox, user_name: str | None = None, role_name: str | 
         policies = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
         return {"principal": f"role/{role_name}", "inline_policies": sorted(policies)}
     return {}
+
+
+def seed_story_leftovers(box: Sandbox, truth: Any) -> list[str]:
+    """Create in the emulator what the drill's generated attack story left behind, so the closed loop
+    meets it: the backdoor user with the key and console password the story minted, the role whose trust
+    it changed, and the trail it stopped. Returns what was created (the drill's table shows it)."""
+    story = truth.story
+    iam = box.client("iam")
+    made: list[str] = []
+    user = _iam_name(story.backdoor_user)
+    backdoor_key = next((k for k, why in truth.keys.items() if str(why).startswith("CreateAccessKey")), None)
+    if user:
+        with suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_user(UserName=user)
+            created = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+            if backdoor_key and _KEY_ID.match(backdoor_key):
+                _rekey(box.account_id, created, backdoor_key)
+            iam.create_login_profile(UserName=user, Password="Attacker-Set-Passw0rd!")
+            made.append(f"user/{user}")
+    role = _iam_name(story.role_name)
+    if role:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": f"arn:aws:iam::{story.external_account}:root"},
+                }
+            ],
+        }
+        with suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            made.append(f"role/{role}")
+    s3 = box.client("s3")
+    trails = box.client("cloudtrail")
+    bucket = f"aws-cloudtrail-logs-{box.account_id}-drill"
+    with suppress(Exception):
+        s3.create_bucket(Bucket=bucket)
+        trails.create_trail(Name="management-events", S3BucketName=bucket)
+        trails.start_logging(Name="management-events")
+        trails.stop_logging(Name="management-events")
+        made.append("trail/management-events (stopped)")
+    box.seeded.setdefault("leftovers", []).extend(made)
+    return made

@@ -39,9 +39,11 @@ _DRILL: dict[str, Any] = {}
 
 
 @contextmanager
-def _environment(finding: Finding, sandbox: bool, *, quiet: bool) -> Iterator[Settings]:
+def _environment(
+    finding: Finding, sandbox: bool, *, quiet: bool, settings: Settings | None = None
+) -> Iterator[Settings]:
     """Real settings, or the drill's: the shared emulator seeded from the finding, the drill's own store."""
-    settings = _settings()
+    settings = settings or _settings()
     if not sandbox:
         yield settings
         return
@@ -49,32 +51,48 @@ def _environment(finding: Finding, sandbox: bool, *, quiet: bool) -> Iterator[Se
 
     drill_settings = sandbox_settings(settings)
     with drill.attached(drill_settings.home, finding) as box:
-        _prepare_sandbox_logs(drill_settings, finding, quiet)
         _DRILL["box"] = box
         _DRILL["home"] = drill_settings.home
         try:
+            _prepare_sandbox_logs(drill_settings, finding, quiet, box)
             yield drill_settings
         finally:
             _DRILL.clear()
 
 
-@contextmanager
-def _run_environment(run_id: str, sandbox: bool) -> Iterator[Settings]:
-    """Where a run lives: the real store, or the drill's (found by the run id, so printed commands work)."""
+def settings_for_run(run_id: str | None, sandbox: bool) -> Settings:
+    """The settings whose store holds ``run_id``: the drill's when asked, or when only the drill has it.
+
+    So the next command responder prints after a drill works exactly as printed, with or without --sandbox.
+    """
     from ..state import open_store
 
     settings = _settings()
     drill_settings = sandbox_settings(settings)
-    if not sandbox and open_store(settings.store_url).get_run(run_id) is None:
-        sandbox = (drill_settings.home / "runs.sqlite3").exists() and open_store(drill_settings.store_url).get_run(
-            run_id
-        ) is not None
-        if sandbox:
-            err_console().print(f"[dim]run {text(run_id)} is a drill run: using the sandbox[/]")
-    if not sandbox:
+    if sandbox:
+        return drill_settings
+    in_drill = (
+        run_id
+        and (drill_settings.home / "runs.sqlite3").exists()
+        and open_store(settings.store_url).get_run(run_id) is None
+        and open_store(drill_settings.store_url).get_run(run_id) is not None
+    )
+    if in_drill:
+        err_console().print(f"[dim]run {text(run_id)} is a drill run: using the sandbox[/]")
+        return drill_settings
+    return settings
+
+
+@contextmanager
+def _run_environment(run_id: str, sandbox: bool) -> Iterator[Settings]:
+    """Where a run lives, and for a drill run the drill's emulator attached (seeded from its finding)."""
+    from ..state import open_store
+
+    settings = settings_for_run(run_id, sandbox)
+    if settings.home != sandbox_settings(_settings()).home:
         yield settings
         return
-    record = open_store(drill_settings.store_url).get_run(run_id)
+    record = open_store(settings.store_url).get_run(run_id)
     if record is None:
         raise BadInput(f"no drill run {run_id}; `responder runs --sandbox` lists them")
     with _environment(record.finding_model(), True, quiet=True) as drilled:
@@ -349,7 +367,7 @@ def register(app: typer.Typer) -> None:
         """List runs (with time to contain and time to notify), or show one run's steps."""
         from ..state import open_store
 
-        settings = sandbox_settings(_settings()) if sandbox else _settings()
+        settings = settings_for_run(run_id, sandbox)
         store = open_store(settings.store_url)
         if run_id:
             record = store.get_run(run_id)
@@ -415,16 +433,14 @@ def register(app: typer.Typer) -> None:
         with resources.as_file(sample) as path:
             findings = load_file(path)
         finding = findings[0]
-        from ..sandbox import start_sandbox
-
         if not as_json:
             console().print(
                 f"[bold]demo[/]: {text(finding.summary())}\n"
                 f"  embedded AWS emulator, no account needed; state and evidence in {text(home)}\n"
             )
-        with start_sandbox(finding) as box:
-            settings = sandbox_settings(_settings(), home)
-            _prepare_sandbox_logs(settings, finding, quiet or as_json)
+        demo_settings = _settings().model_copy(update={"home": home})
+        with _environment(finding, True, quiet=quiet or as_json, settings=demo_settings) as settings:
+            box = _DRILL["box"]
             before = _sandbox_state(box, finding)
             service = wiring.build_responder(settings, observer=Progress(quiet or as_json))
             if not service.select(finding):
@@ -445,7 +461,15 @@ def register(app: typer.Typer) -> None:
         else:
             _show_results(results, False)
             _print_before_after(extra["sandbox"])
-            console().print(f"\nevidence: RESPONDER_HOME={text(home)} responder evidence verify {results[0].run_id}")
+            env = f"RESPONDER_HOME={home}"
+            run_id = results[0].run_id
+            lines = [f"evidence:  {env} responder evidence verify {run_id}"]
+            for result in results:
+                for step in result.waiting_for:
+                    lines.append(f"decide:    {env} responder approve {result.run_id} {step} --by NAME --reason TEXT")
+            lines.append(f"release:   {env} responder release {run_id} --reenable-keys")
+            lines.append(f"tear down: {env} responder sandbox down   (the drill's emulator is still running)")
+            console().print("\nnext, in this drill:\n  " + "\n  ".join(text(line) for line in lines))
         raise typer.Exit(_exit_for(results))
 
     def _decide(
@@ -509,7 +533,7 @@ def register(app: typer.Typer) -> None:
         """Export a run's audit trail as JSON lines."""
         from ..state import open_store
 
-        settings = sandbox_settings(_settings()) if sandbox else _settings()
+        settings = settings_for_run(run_id, sandbox)
         store = open_store(settings.store_url)
         if store.get_run(run_id) is None:
             raise BadInput(f"no run {run_id}")
@@ -582,7 +606,18 @@ def _print_before_after(sandbox: dict[str, Any]) -> None:
     console().print(table)
 
 
-def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool) -> None:
+def _seed_leftovers(settings: Settings, finding: Finding, truth: Any, box: Any) -> None:
+    """What the generated story left behind goes into the emulator too, so the closed loop meets it."""
+    from .. import drill
+    from ..sandbox import seed_story_leftovers
+
+    if drill.status(settings.home) is not None:
+        drill.seed_leftovers(settings.home, finding, truth)
+    elif box is not None:
+        seed_story_leftovers(box, truth)
+
+
+def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool, box: Any = None) -> None:
     """Generate CloudTrail/Flow Logs telling this finding's story, so scope steps have data to read."""
     from ..samples import StoryParams, generate
 
@@ -608,5 +643,6 @@ def _prepare_sandbox_logs(settings: Settings, finding: Finding, quiet: bool) -> 
             params["start"] = finding.incident_start
         truth = generate(logs, 20_000, story=StoryParams(**params))
         cloudtrail, flow_logs = Path(truth.cloudtrail_dir), Path(truth.flow_logs_dir)
+        _seed_leftovers(settings, finding, truth, box)
     settings.scope["cloudtrail"] = str(cloudtrail)
     settings.scope["flow_logs"] = str(flow_logs)

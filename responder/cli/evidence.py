@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from ..clock import SystemClock
-from ..config import Settings, load_settings
+from ..config import Settings
 from ..errors import BadInput
 from ..evidence.base import VerifyReport, safe_name
 from ..evidence.local import LocalLocker, open_locker
@@ -28,19 +28,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output o
 SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="the evidence of runs made with --sandbox")]
 
 
-def _settings(sandbox: bool) -> Settings:
-    settings = load_settings()
-    if sandbox:
-        from .core import sandbox_settings
+def _settings(sandbox: bool, run_id: str | None = None) -> Settings:
+    """The drill's settings when asked, or when only the drill holds ``run_id`` (printed commands work)."""
+    from .core import settings_for_run
 
-        settings = sandbox_settings(settings)
-    return settings
+    return settings_for_run(run_id, sandbox)
 
 
-def _locker(sandbox: bool, folder: Path | None = None) -> Any:
+def _locker(sandbox: bool, folder: Path | None = None, run_id: str | None = None) -> Any:
     if folder is not None:
         return LocalLocker(folder)
-    settings = _settings(sandbox)
+    settings = _settings(sandbox, run_id)
     return open_locker(settings.evidence_url, store=open_store(settings.store_url))
 
 
@@ -51,7 +49,7 @@ def _verify(run_id: str, sandbox: bool, folder: Path | None) -> VerifyReport:
         if not locker.has_run(run_id) and not (folder / safe_name(run_id)).exists():
             raise BadInput(f"no such run {run_id} in {folder}", hint="name the folder `evidence export` wrote")
         return locker.verify(run_id)
-    settings = _settings(sandbox)
+    settings = _settings(sandbox, run_id)
     store = open_store(settings.store_url)
     locker = open_locker(settings.evidence_url, store=store)
     run = store.get_run(run_id)
@@ -120,7 +118,7 @@ def register(app: typer.Typer) -> None:
     @evidence.command("list")
     def list_(run_id: Annotated[str, typer.Argument()], sandbox: SandboxOpt = False, as_json: JsonOpt = False) -> None:
         """The run's artifacts with their SHA-256, and its custody log."""
-        locker = _locker(sandbox)
+        locker = _locker(sandbox, run_id=run_id)
         artifacts = [a.as_dict() for a in locker.artifacts(run_id)]
         custody = locker.custody(run_id)
         if as_json:
@@ -145,7 +143,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Copy artifacts, manifest and custody log for hand-over, recording the hand-over in the chain."""
-        locker = _locker(sandbox)
+        locker = _locker(sandbox, run_id=run_id)
         if not locker.artifacts(run_id) and not locker.custody(run_id):
             raise BadInput(f"no evidence for run {run_id}; `responder runs` lists runs")
         target = locker.export(run_id, out, actor=actor or _actor(), at=SystemClock().now())

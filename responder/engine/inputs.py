@@ -83,6 +83,17 @@ def render(
     return model.model_dump(mode="json"), model
 
 
+def literal(action: type[Action], step: Step) -> tuple[dict[str, Any], Any]:
+    """An expanded step's arguments are data from logs: validated as they are, never rendered."""
+    try:
+        model = action.Input.model_validate(step.with_)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(with)"
+        raise ActionFailed(f"argument {field}: {first['msg']}") from None
+    return model.model_dump(mode="json"), model
+
+
 def upstream_state(step: Step, records: dict[str, StepRecord]) -> tuple[StepRecord, StepState] | None:
     """The first earlier step this one reads whose output is missing, with its state."""
     texts = _strings(step.with_) + ([step.when] if step.when else [])

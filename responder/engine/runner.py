@@ -30,7 +30,16 @@ from ..actions.base import Action, Category, Connectors, Outcome, StepContext
 from ..actions.registry import Registry
 from ..clock import Clock, SystemClock, iso
 from ..config import Posture, Settings
-from ..errors import ActionFailed, Interrupted, PlaybookChanged, Refused, ResponderError, StepClaimed, step_context
+from ..errors import (
+    ActionFailed,
+    Interrupted,
+    PlaybookChanged,
+    Refused,
+    ResponderError,
+    StepClaimed,
+    TargetChanged,
+    step_context,
+)
 from ..findings.model import Finding
 from ..playbook.model import Step
 from ..playbook.validate import LoadedPlaybook
@@ -407,7 +416,13 @@ class Engine:
         lease_renew_at = time.monotonic() + self.lease.total_seconds() / 2
         aborted: str | None = None
         waiting = False
-        for index, step in enumerate(loaded.playbook.steps):
+        queue: list[tuple[int, Step, bool]] = [(i, step, False) for i, step in enumerate(loaded.playbook.steps)]
+        for parent, specs in (run.extra.get("expanded") or {}).items():
+            self._insert_expanded(queue, parent, specs)
+        position = 0
+        while position < len(queue):
+            index, step, literal = queue[position]
+            position += 1
             action_cls = self.registry.get(step.action)
             rec = stored.get(step.id) or StepRecord(
                 run_id=run_id, step_id=step.id, index=index, action=step.action, category=action_cls.category.value
@@ -422,14 +437,51 @@ class Engine:
                 self.store.acquire_run(run_id, self.owner, self.clock.now(), self.lease, is_stale)
                 lease_renew_at = time.monotonic() + self.lease.total_seconds() / 2
             with step_context(run_id, step.id):
-                rec = self._run_step(run, finding, step, action_cls, posture, records, rec)
+                rec = self._run_step(run, finding, step, action_cls, posture, records, rec, literal=literal)
             records[step.id] = rec
+            if action_cls.expands and rec.state == StepState.SUCCEEDED and rec.output.get("steps"):
+                specs = list(rec.output["steps"])
+                self.store.update_run(run_id, extra={"expanded": {**(run.extra.get("expanded") or {}), step.id: specs}})
+                run.extra.setdefault("expanded", {})[step.id] = specs
+                self._insert_expanded(queue, step.id, specs)
+                self.store.audit(
+                    run_id,
+                    self.clock.now(),
+                    "steps_expanded",
+                    actor=self.owner,
+                    step=step.id,
+                    added=[s.get("id") for s in specs],
+                )
             if rec.state == StepState.WAITING:
                 waiting = True
                 break
             if rec.state == StepState.FAILED and (step.on_failure or "continue") == "abort":
                 aborted = step.id
         return self._finish(run, records, aborted=aborted, waiting=waiting, created=created)
+
+    def _insert_expanded(self, queue: list[tuple[int, Step, bool]], parent: str, specs: list[dict[str, Any]]) -> None:
+        """Append a step's expansion to the run; arguments stay data (``literal``), never templates.
+
+        At the end, not after the step: an expanded step that waits for a person (a trust policy lock)
+        must not hold up the playbook's own later steps (the notification drafts and their clocks).
+        """
+        at = next((n for n, (_, step, _) in enumerate(queue) if step.id == parent), None)
+        if at is None:
+            return
+        known = {step.id for _, step, _ in queue}
+        base = 100 + 100 * queue[at][0]
+        added = []
+        for n, spec in enumerate(specs, start=1):
+            fields = {k: spec[k] for k in ("id", "action", "with", "description", "approval") if spec.get(k)}
+            try:
+                step = Step.model_validate(fields)
+                self.registry.get(step.action)
+            except Exception as exc:  # a malformed expansion is reported, never run
+                self.emit("log", "", parent, message=f"expanded step {spec.get('id')!r} ignored: {exc}")
+                continue
+            if step.id not in known:
+                added.append((base + n, step, True))
+        queue.extend(added)
 
     def _run_step(
         self,
@@ -440,6 +492,8 @@ class Engine:
         posture: Posture,
         records: dict[str, StepRecord],
         rec: StepRecord,
+        *,
+        literal: bool = False,
     ) -> StepRecord:
         run_id = run.run_id
         now = self.clock.now()
@@ -450,7 +504,11 @@ class Engine:
         try:
             if step.when and not templating.evaluate(step.when, variables):
                 return self._skip(run_id, step, rec, "skipped: condition is false", [f"when: {step.when}"])
-            rendered = step_inputs.render(action_cls, step, variables, records)
+            rendered = (
+                step_inputs.literal(action_cls, step)
+                if literal
+                else step_inputs.render(action_cls, step, variables, records)
+            )
         except ActionFailed as exc:
             upstream = step_inputs.upstream_state(step, records)
             if upstream is not None and upstream[1] in (StepState.SKIPPED, StepState.DENIED, StepState.REFUSED):
@@ -511,6 +569,8 @@ class Engine:
         try:
             outcome: Outcome = self.with_retry(step, action.apply, ctx, model, counter=retries)
         except ResponderError as exc:
+            if literal and isinstance(exc, TargetChanged):  # the attacker's leftover is gone: nothing to contain
+                return self._skip(run_id, step, held[0], f"skipped: {exc.message}")
             return self._failed(run_id, step, held[0], exc, started, retries[0])
         claimed = held[0]
         if crashed_before is not None and not outcome.changed and crashed_before != outcome.after:

@@ -1,0 +1,67 @@
+"""A drill goes all the way: run --sandbox waits, approve / resume / release reach the same emulator as
+printed, runs/audit/evidence find the drill run by its id, and `sandbox down` ends it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "responder" / "data" / "samples" / "guardduty-iam-exfiltration.json"
+
+
+def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    # the drill writes its own attack story's logs (and seeds what the story left behind)
+    env = {k: v for k, v in os.environ.items() if k not in ("RESPONDER_CLOUDTRAIL", "RESPONDER_FLOW_LOGS")}
+    return subprocess.run(
+        [sys.executable, "-m", "responder", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture
+def drill(responder_home: Path):
+    yield responder_home
+    _cli("sandbox", "down", timeout=60)
+
+
+def test_drill_approve_then_release_as_printed(drill: Path) -> None:
+    run = _cli("run", str(SAMPLE), "--sandbox", "--json", "-q")
+    assert run.returncode == 3, run.stderr  # the closed loop asks before locking a changed trust policy
+    result = json.loads(run.stdout)
+    assert result["status"] == "waiting" and result["waiting_for"]
+    steps = {s["id"]: s for s in result["steps"]}
+    assert steps["deactivate_key"]["status"] == "succeeded"
+    loop = {s["action"]: s for s in result["steps"] if s["id"].startswith("loop_")}
+    assert loop["aws.iam.deactivate_access_key"]["status"] == "succeeded"  # the backdoor user's key
+    assert loop["aws.iam.quarantine_principal"]["status"] == "succeeded"  # the backdoor user
+    step = result["waiting_for"][0]
+
+    # the command responder printed, exactly as printed (no --sandbox): it finds the drill run by its id
+    approved = _cli("approve", result["run_id"], step, "--by", "alice", "--reason", "drill", "--json")
+    assert approved.returncode == 0, approved.stderr
+    after = json.loads(approved.stdout)
+    by_action = {s["action"]: s for s in after["steps"] if s["id"].startswith("loop_")}
+    trail = by_action["aws.cloudtrail.start_logging"]
+    scope_step = next(s for s in after["steps"] if s["id"] == "scope")
+    assert trail["status"] == "succeeded", (trail["summary"], scope_step["output"].get("sources"))
+    assert after["status"] in ("succeeded", "partial")
+
+    assert _cli("runs", result["run_id"], "--json").returncode == 0
+    assert _cli("audit", result["run_id"]).returncode == 0
+    verify = _cli("evidence", "verify", result["run_id"])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    released = _cli("release", result["run_id"], "--reenable-keys", "--json")
+    assert released.returncode == 0, released.stdout + released.stderr
+    report = json.loads(released.stdout)
+    assert report["released"] and not report["refused"]
+
+
+def test_unknown_run_is_no_such_run(drill: Path) -> None:
+    verify = _cli("evidence", "verify", "run-00000000000000000000")
+    assert verify.returncode == 2 and "no such run" in verify.stderr

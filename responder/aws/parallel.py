@@ -79,11 +79,14 @@ class _Pending(Generic[V]):
     def __init__(self, future: Future[Settled[V]] | None, done: Settled[V] | None) -> None:
         self._future, self._done = future, done
 
-    def result(self) -> V:
+    def settled(self) -> Settled[V]:
         if self._done is None:
             assert self._future is not None
             self._done = self._future.result()
-        return self._done.get()
+        return self._done
+
+    def result(self) -> V:
+        return self.settled().get()
 
 
 def start(read: Callable[[], V], *, workers: int | None = None) -> _Pending[V]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import Field
@@ -37,6 +38,9 @@ class InstanceInput(ActionInput):
 
 def _ec2(ctx: StepContext) -> Any:
     return ctx.aws("ec2")
+
+
+_APART = ("autoscaling", "target_groups", "console_output", "screenshot")
 
 
 def _client(ctx: StepContext, service: str) -> Callable[[], Any]:
@@ -124,7 +128,11 @@ class CaptureInstance(Action[CaptureInstanceInput]):
             reads["console_output"] = lambda: ec2.get_console_output(InstanceId=iid, Latest=True)
         if inp.screenshot:
             reads["screenshot"] = lambda: ec2.get_console_screenshot(InstanceId=iid, WakeUp=False)
+        # the optional reads (target groups take two round trips; the screenshot may be retried) run apart,
+        # so the second round (group rules, profile) does not wait for them
+        apart = {k: parallel.start(reads.pop(k)) for k in _APART if k in reads}
         first = parallel.settle(reads)
+        first.update({k: pending.settled() for k, pending in apart.items()})
         inst = first["instance"].get()
         enis = first["network_interfaces"].get()
         group_ids = sorted({*(g["GroupId"] for g in inst.get("SecurityGroups", [])),
@@ -275,25 +283,32 @@ class SnapshotVolumes(Action[SnapshotVolumesInput]):
 
     def apply(self, ctx: StepContext, inp: SnapshotVolumesInput) -> Outcome:
         ec2 = _ec2(ctx)
-        look.instance(ec2, inp.instance_id)
-        existing = self._existing(ec2, ctx.run_id)
+        found = parallel.read_all({"instance": lambda: look.instance(ec2, inp.instance_id),
+                                   "existing": lambda: self._existing(ec2, ctx.run_id),
+                                   "volumes": lambda: look.volumes(ec2, inp.instance_id)})
+        existing, volumes = found["existing"], found["volumes"]
+        devices = {vol["VolumeId"]: next((a.get("Device") for a in vol.get("Attachments", [])
+                                          if a.get("InstanceId") == inp.instance_id), None) for vol in volumes}
+
+        def create(vid: str) -> dict[str, Any]:
+            device = devices[vid]
+            tags = {"responder:run-id": ctx.run_id, "responder:finding-id": ctx.finding.id,
+                    "responder:instance-id": inp.instance_id, "responder:volume-id": vid,
+                    "responder:device": device or "", "Name": f"responder evidence {inp.instance_id} {device}"}
+            return dict(ec2.create_snapshot(
+                VolumeId=vid, Description=f"responder evidence: {inp.instance_id} {device} run {ctx.run_id}"[:255],
+                TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
+                    {"Key": k, "Value": _TAG_UNSAFE.sub("_", v)[:255]} for k, v in tags.items()]}]))
+
+        # one snapshot per volume, taken at the same moment (each is point-in-time when created)
+        new = parallel.read_all({vol["VolumeId"]: partial(create, vol["VolumeId"]) for vol in volumes
+                                 if vol["VolumeId"] not in existing})
+        created = len(new)
         made: list[dict[str, Any]] = []
-        created = 0
-        for vol in look.volumes(ec2, inp.instance_id):
+        for vol in volumes:
             vid = vol["VolumeId"]
-            device = next((a.get("Device") for a in vol.get("Attachments", [])
-                           if a.get("InstanceId") == inp.instance_id), None)
-            snap = existing.get(vid)
-            if snap is None:
-                tags = {"responder:run-id": ctx.run_id, "responder:finding-id": ctx.finding.id,
-                        "responder:instance-id": inp.instance_id, "responder:volume-id": vid,
-                        "responder:device": device or "", "Name": f"responder evidence {inp.instance_id} {device}"}
-                snap = ec2.create_snapshot(
-                    VolumeId=vid, Description=f"responder evidence: {inp.instance_id} {device} run {ctx.run_id}"[:255],
-                    TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
-                        {"Key": k, "Value": _TAG_UNSAFE.sub("_", v)[:255]} for k, v in tags.items()]}])
-                created += 1
-            made.append({"volume_id": vid, "device": device, "snapshot_id": snap["SnapshotId"],
+            snap = existing.get(vid) or new[vid]
+            made.append({"volume_id": vid, "device": devices[vid], "snapshot_id": snap["SnapshotId"],
                          "size_gib": vol.get("Size"), "encrypted": vol.get("Encrypted")})
         notes: list[str] = []
         if inp.wait and made:
@@ -345,9 +360,11 @@ class ProtectInstance(Action[InstanceInput]):
 
     def _state(self, ctx: StepContext, inp: InstanceInput) -> dict[str, Any]:
         ec2 = _ec2(ctx)
-        look.instance(ec2, inp.instance_id)
-        return {"termination_protection": bool(look.attribute(ec2, inp.instance_id, "DisableApiTermination")),
-                "shutdown_behavior": look.attribute(ec2, inp.instance_id, "InstanceInitiatedShutdownBehavior")}
+        found = parallel.read_all({  # three reads at once; a missing instance is still the error raised
+            "instance": lambda: look.instance(ec2, inp.instance_id),
+            "termination": lambda: look.attribute(ec2, inp.instance_id, "DisableApiTermination"),
+            "shutdown": lambda: look.attribute(ec2, inp.instance_id, "InstanceInitiatedShutdownBehavior")})
+        return {"termination_protection": bool(found["termination"]), "shutdown_behavior": found["shutdown"]}
 
     def _set(self, ctx: StepContext, inp: InstanceInput, state: dict[str, Any], current: dict[str, Any]) -> None:
         ec2 = _ec2(ctx)

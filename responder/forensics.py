@@ -186,6 +186,12 @@ class Forensics:
         fv = flow_values(Subject(kind="access_key"), w, instances, ips)
         return self._frame(Q.EGRESS, fv)
 
+    @property
+    def flow_logs_read(self) -> bool:
+        """Whether any VPC Flow Logs are behind this analysis (an empty egress table means little without)."""
+        roots = getattr(self.backend, "roots", None)
+        return True if roots is None else roots.get("flow") is not None
+
     def close(self) -> None:
         getattr(self.backend, "close", lambda: None)()
 
@@ -221,3 +227,91 @@ def open(
     )
     inside = {str(a) for a in (organization or settings.scope.get("organization_accounts") or [])}
     return Forensics(engine, frozenset(inside))
+
+
+# -- plotting helpers for the notebooks (matplotlib is imported only when one is called) ----------------------
+def utc_times(values: Any) -> Any:
+    """Timestamps as tz-aware UTC (DuckDB returns CloudTrail's UTC clock without a zone)."""
+    import pandas as pd
+
+    return pd.to_datetime(values, utc=True)
+
+
+def time_axis(ax: Any, times: Any = None) -> None:
+    """Dates and times on the x axis, labelled with the time zone (UTC), and the day in the label when the
+    data spans one day: a forensic chart must never leave the reader guessing when."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(tz="UTC")
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
+    label = "time (UTC)"
+    if times is not None and len(times):
+        stamps = utc_times(times)
+        first, last = stamps.min(), stamps.max()
+        label = (
+            f"time (UTC), {first:%Y-%m-%d}"
+            if first.date() == last.date()
+            else f"time (UTC), {first:%Y-%m-%d} – {last:%Y-%m-%d}"
+        )
+    ax.set_xlabel(label)
+
+
+def plot_tactics(frame: Any, ax: Any) -> None:
+    """The tactic timeline: one row per ATT&CK tactic, a bar from the first to the last call of each technique."""
+    import matplotlib.dates as mdates
+
+    from .scope.techniques import TACTICS
+
+    if not len(frame):
+        ax.text(0.5, 0.5, "No ATT&CK technique seen in the window", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        return
+    present = [t for t in TACTICS if t in set(frame["tactic"])]
+    rows = {t: i for i, t in enumerate(reversed(present))}
+    for _, row in frame.iterrows():
+        y = rows[row["tactic"]]
+        start, end = mdates.date2num(row["first"]), mdates.date2num(row["last"])
+        ax.broken_barh([(start, max(end - start, 1 / 1440))], (y - 0.3, 0.6), alpha=0.6)
+    for tactic, group in frame.groupby("tactic"):  # one label per row: the techniques, in time order
+        ids = list(dict.fromkeys(group.sort_values("first")["technique_id"]))
+        ax.annotate(", ".join(ids), (mdates.date2num(group["first"].min()), rows[tactic] + 0.32), fontsize=7)
+    ax.set_yticks(list(rows.values()), list(rows.keys()))
+    time_axis(ax, list(frame["first"]) + list(frame["last"]))
+    ax.set_title("Tactic timeline (MITRE ATT&CK)")
+
+
+def plot_objects(reads: Any, ax: Any, *, width: int = 48) -> None:
+    """Bytes read per object, labelled by key (long keys shortened in the middle)."""
+    if not len(reads):
+        ax.text(0.5, 0.5, "No object read in the window", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        return
+
+    def short(key: str) -> str:
+        return key if len(key) <= width else key[: width // 2 - 1] + "…" + key[-(width // 2) :]
+
+    ordered = reads.sort_values("bytes_out")
+    ax.barh([short(str(k)) for k in ordered["id"]], ordered["bytes_out"] / 1e6)
+    ax.set_xlabel("MB read (bytesTransferredOut)")
+    ax.set_title(f"{len(reads)} objects read, {reads['bytes_out'].sum() / 1e6:,.0f} MB")
+
+
+def plot_egress(egress: Any, ax: Any, *, flow_logs_read: bool = True) -> str:
+    """Bytes out by destination; with none, the chart *says* so, and why (no traffic, or no flow logs)."""
+    if len(egress):
+        labels = egress["destination"].astype(str) + ":" + egress["port"].astype(str)
+        ax.bar(labels, egress["bytes"] / 1e6)
+        ax.set_ylabel("MB out")
+        ax.set_title("Egress to the subject's addresses and from instances it launched")
+        return f"{int(egress['bytes'].sum()):,} bytes out to {len(egress)} destination(s)"
+    message = (
+        "No egress seen: the flow logs read hold no accepted traffic from the affected interfaces or addresses."
+        if flow_logs_read
+        else "No egress seen: no VPC Flow Logs were read, so egress is unknown."
+    )
+    ax.text(0.5, 0.5, message.replace(": ", ":\n", 1), ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("Egress (VPC Flow Logs)")
+    return message

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 import responder.forensics as rf
 from responder.samples import GroundTruth, generate
+from tests.conftest import requires_datasets
+from tests.scope.conftest import PUBLISHED_CT, PUBLISHED_FLOW
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -52,3 +54,47 @@ def test_notebooks_execute_with_plots(name: str, logs: GroundTruth, monkeypatch:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= (3 if name == "triage.ipynb" else 1)
+
+
+def _run(name: str) -> list[dict]:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
+def test_notebooks_say_no_egress_seen_and_why(logs: GroundTruth, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without flow logs the egress chart states it, rather than showing an empty frame."""
+    monkeypatch.setenv("RESPONDER_CLOUDTRAIL", str(logs.cloudtrail_dir))
+    monkeypatch.setenv("RESPONDER_FLOW_LOGS", "")
+    monkeypatch.setenv("SCOPE_ACCESS_KEY", logs.story.access_key_id)
+    outputs = _run("triage.ipynb")
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "No egress seen: no VPC Flow Logs were read, so egress is unknown." in text
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def test_time_axis_names_the_day_and_the_zone() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, ax = plt.subplots()
+    times = pd.to_datetime(["2026-11-20 14:05:00", "2026-11-20 14:40:00"])
+    ax.plot(times, [1, 2])
+    rf.time_axis(ax, times)
+    assert ax.get_xlabel() == "time (UTC), 2026-11-20"
+    plt.close(fig)
+
+
+@requires_datasets
+@pytest.mark.parametrize("name", ["triage.ipynb", "leaked-key-investigation.ipynb"])
+def test_notebooks_execute_on_the_published_story(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Story B of the shared corpus (CloudGoat cloud_breach_s3, a stolen role session)."""
+    monkeypatch.setenv("RESPONDER_CLOUDTRAIL", str(PUBLISHED_CT))
+    monkeypatch.setenv("RESPONDER_FLOW_LOGS", str(PUBLISHED_FLOW))
+    monkeypatch.setenv("SCOPE_ACCESS_KEY", "ASIA5FLZVX4OPVKKVBMX")
+    outputs = _run(name)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert [o for o in outputs if "image/png" in o.get("data", {})]

@@ -122,9 +122,25 @@ class LocalLocker:
             ) from None
         chain = _Chain(entries=entries, anchor=anchor, manifest=self._read_manifest(run_id))
         if state.replay is not None:
+            if not self._landed(run_id, chain.manifest, state.replay):
+                raise ActionFailed(
+                    f"evidence of run {run_id}: the anchor records entry {state.replay.get('seq')} collecting "
+                    f"{state.replay.get('artifact')!r}, but the folder holds neither the entry nor the artifact: the "
+                    "evidence folder was changed outside responder; refusing to add to it",
+                    hint=f"`responder evidence verify {run_id}` names what changed; keep the folder as it is",
+                )
             self._write_entry(run_id, state.replay)
             entries.append(state.replay)
         return chain
+
+    def _landed(self, run_id: str, manifest: dict[str, dict[str, Any]], entry: dict[str, Any]) -> bool:
+        """An interrupted write of a "collected" entry left its artifact and manifest entry behind it:
+        a folder without them was not interrupted but removed."""
+        if entry.get("event") != "collected" or not entry.get("artifact"):
+            return True
+        meta = manifest.get(str(entry["artifact"])) or {}
+        path = self._dir(run_id) / "artifacts" / str(entry["artifact"])
+        return meta.get("sha256") == entry.get("sha256") and path.is_file()
 
     def _drop_torn_tail(self, run_id: str) -> None:
         """A crash mid-append leaves a last line without its newline: it never became an entry."""

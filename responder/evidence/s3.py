@@ -344,7 +344,12 @@ class S3Locker:
         found = self._entry_at(run_id, a_count)
         if found is None:
             before = self._entry_at(run_id, a_count - 1) if a_count > 1 else {"hash": GENESIS}
-            if before is None or pending.get("prev") != before.get("hash") or entry_hash(pending) != a_head:
+            if (
+                before is None
+                or pending.get("prev") != before.get("hash")
+                or entry_hash(pending) != a_head
+                or not self._landed(run_id, pending)
+            ):
                 raise self._diverged(run_id, f"custody entry {a_count} anchored in {self.anchors.where} is missing")
             self._put_once(
                 self._key(run_id, "custody", f"{a_count:08d}.json"), canonical(pending), at, "application/json"
@@ -357,6 +362,16 @@ class S3Locker:
                 raise _Raced()  # another writer anchored and wrote meanwhile: read again
             raise self._diverged(run_id, f"custody entry {a_count + 1} was written past the anchored head")
         return a_count, a_head, anchor
+
+    def _landed(self, run_id: str, entry: dict[str, Any]) -> bool:
+        """An interrupted "collected" write left its artifact's manifest entry behind; a deletion did not."""
+        if entry.get("event") != "collected" or not entry.get("artifact"):
+            return True
+        data = self._get(self._key(run_id, "manifest", f"{stored_name(str(entry['artifact']))}.json"))
+        try:
+            return bool(data) and json.loads(data or b"{}").get("sha256") == entry.get("sha256")
+        except json.JSONDecodeError:
+            return False
 
     @staticmethod
     def _diverged(run_id: str, why: str) -> ActionFailed:

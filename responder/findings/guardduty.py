@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from ..errors import FindingInvalid
 from .fields import dict_of, list_of, number, pick, text, timestamp
+from .limits import decode_json
 from .model import (
     Actor,
     Bucket,
@@ -73,12 +74,10 @@ def parse(obj: Any, event: str, prefix: str = "") -> Finding:
     service = dict_of(pick(obj, "service"))
     primary, resources = _resources(ftype, resource_block, service)
     additional = dict_of(pick(service, "additionalInfo"))
-    if isinstance(pick(additional, "value"), str):  # PascalCase exports carry additionalInfo as JSON text
-        import json
-
+    if isinstance(pick(additional, "value"), str):  # additionalInfo often carries its details as JSON text
         try:
-            additional = dict_of(json.loads(pick(additional, "value")))
-        except ValueError:
+            additional = dict_of(decode_json(pick(additional, "value"), event, f"{where}service.additionalInfo.value"))
+        except ValueError:  # malformed JSON text: the raw event keeps it (a limit exceeded raises FindingInvalid)
             additional = {}
 
     actor = _actor(service, additional)

@@ -15,9 +15,8 @@ from typing import Any
 from ..errors import FindingInvalid
 from . import guardduty, secrets, securityhub, siem
 from .fields import dict_of, list_of, text
+from .limits import MAX_EVENT_BYTES, MAX_FINDINGS, check_count, check_structure, decode_json
 from .model import Finding
-
-MAX_EVENT_BYTES = 50 * 1024 * 1024
 
 
 def load_file(path: str | Path) -> list[Finding]:
@@ -27,7 +26,7 @@ def load_file(path: str | Path) -> list[Finding]:
     if not p.is_file():
         raise FindingInvalid(name, "(file)", "no such file")
     if p.stat().st_size > MAX_EVENT_BYTES:
-        raise FindingInvalid(name, "(file)", f"larger than {MAX_EVENT_BYTES} bytes")
+        raise FindingInvalid(name, "(file)", f"larger than the limit of {MAX_EVENT_BYTES} bytes (MAX_EVENT_BYTES)")
     try:
         body = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -36,18 +35,20 @@ def load_file(path: str | Path) -> list[Finding]:
 
 
 def load_text(body: str, name: str = "event") -> list[Finding]:
+    """Decode a JSON document or JSON Lines, held to the limits in :mod:`.limits`, and parse it."""
     stripped = body.strip()
     if not stripped:
         raise FindingInvalid(name, "(root)", "empty: expected a JSON event")
     try:
-        data: Any = json.loads(stripped)
+        data: Any = decode_json(stripped, name, check=False)
     except json.JSONDecodeError as exc:
         lines = [ln for ln in stripped.splitlines() if ln.strip()]
         if len(lines) > 1 and all(ln.lstrip().startswith("{") for ln in lines):
+            check_count(len(lines), name)
             data = []
             for number, line in enumerate(lines, start=1):
                 try:
-                    data.append(json.loads(line))
+                    data.append(decode_json(line, name, f"line {number}", check=False))
                 except json.JSONDecodeError as line_exc:
                     raise FindingInvalid(
                         name, f"line {number}", f"invalid JSON: {line_exc.msg} (column {line_exc.colno})"
@@ -62,11 +63,38 @@ def load_text(body: str, name: str = "event") -> list[Finding]:
 
 
 def parse_event(data: Any, name: str = "event") -> list[Finding]:
-    """Parse one decoded event (any supported shape) into one or more Findings."""
+    """Parse one decoded event (any supported shape) into one or more Findings.
+
+    The batch size is checked first (cheap, so an oversized batch is refused at once), then depth, number
+    size and Unicode in one linear pass, then each finding is parsed."""
+    check_count(_count(data), name)
+    check_structure(data, name)
     findings = _dispatch(data, name, "")
     if not findings:
         raise FindingInvalid(name, "(root)", "holds no findings")
     return findings
+
+
+def _count(data: Any, depth: int = 0) -> int:
+    """How many findings an event holds, from its wrappers alone (no finding is parsed)."""
+    if depth > 4:
+        return 1
+    if isinstance(data, list):
+        if len(data) > MAX_FINDINGS:
+            return len(data)
+        return sum(_count(item, depth + 1) for item in data)
+    if not isinstance(data, dict):
+        return 1
+    for key in ("Findings", "findings"):
+        if isinstance(data.get(key), list):
+            return _count(data[key], depth + 1)
+    detail = data.get("detail")
+    if isinstance(detail, dict) and isinstance(detail.get("findings"), list):
+        return len(detail["findings"])
+    records = data.get("Records")
+    if isinstance(records, list):
+        return max(1, len(records))
+    return 1
 
 
 def _dispatch(data: Any, name: str, prefix: str) -> list[Finding]:
@@ -88,9 +116,10 @@ def _dispatch(data: Any, name: str, prefix: str) -> list[Finding]:
             if not isinstance(message, str):
                 raise FindingInvalid(name, field, "missing: expected the event as JSON text")
             try:
-                inner = json.loads(message)
+                inner = decode_json(message, name, field)
             except json.JSONDecodeError as exc:
                 raise FindingInvalid(name, field, f"invalid JSON: {exc.msg}") from None
+            check_count(_count(inner), name, field)
             out.extend(_dispatch(inner, name, field))
         return out
 

@@ -19,6 +19,7 @@ import pytest
 from responder.actions.registry import default_registry
 from responder.findings import parse_event
 from responder.findings.model import Finding
+from responder.findings.roles import family
 from responder.playbook.match import matching
 from responder.playbook.model import Playbook
 from responder.playbook.validate import load_playbooks
@@ -105,8 +106,25 @@ SHAPES = {
 }
 
 
-def test_every_fixture_has_an_expectation() -> None:
-    assert sorted(p.stem for p in GUARDDUTY.glob("*.json")) == sorted(EXPECTED)
+FAMILY_KINDS = {
+    "S3": {"s3_bucket"},
+    "EC2": {"ec2_instance"},
+    "IAMUser": {"access_key", "role_session", "iam_user"},
+    "Kubernetes": {"k8s_pod", "eks_cluster"},
+    "Runtime": {"k8s_pod", "ecs_task", "eks_cluster", "ecs_cluster", "ec2_instance"},
+    "Lambda": {"lambda_function"},
+    "RDS": {"rds_instance"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(GUARDDUTY.glob("*.json")), ids=lambda p: p.stem)
+def test_every_fixture_in_the_folder_names_its_primary_by_type(path: Path) -> None:
+    """Fixtures other playbooks' tests put here too: each resource has a role, the primary follows the type."""
+    for finding in parse_event(json.loads(path.read_text()), path.name):
+        assert all(r.role in ("actor", "target") for r in finding.all_resources())
+        expected = FAMILY_KINDS.get(family(finding.type) or "", set())
+        if expected & set(finding.resource_kinds):  # a finding naming only a key is about that key
+            assert finding.resource.kind in expected, (finding.type, finding.resource_kinds)
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))

@@ -285,12 +285,13 @@ def seed_story_leftovers(box: Sandbox, truth: Any) -> list[str]:
     if role:
         trust = {
             "Version": "2012-10-17",
-            "Statement": [
+            "Statement": [  # the role's own trust, and the backdoor the story added beside it
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}},
                 {
                     "Effect": "Allow",
                     "Action": "sts:AssumeRole",
                     "Principal": {"AWS": f"arn:aws:iam::{story.external_account}:root"},
-                }
+                },
             ],
         }
         with suppress(iam.exceptions.EntityAlreadyExistsException):

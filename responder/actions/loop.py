@@ -15,6 +15,7 @@ What the attacker did to responder's own principal is refused by the actions' se
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -120,14 +121,24 @@ def plan_steps(items: list[dict[str, Any]], handled_keys: set[str], handled: set
             )
         elif kind == "trust_policy_changed" and target:
             capture("role_name", target)
-            add(
-                kind,
-                target,
-                "aws.iam_role.lock_trust_policy",
-                {"role_name": target},
-                f"trust policy of {target} changed by the attacker: nobody assumes it until a person decides",
-                approval={"timeout": 3600, "on_timeout": "deny"},
-            )
+            trimmed = without_accounts(item.get("policy_document"), accounts)
+            if trimmed is not None:
+                add(
+                    kind,
+                    target,
+                    "aws.iam_role.restore_trust_policy",
+                    {"role_name": target, "policy_document": trimmed},
+                    f"trust policy of {target} opened to {', '.join(accounts)}: those principals taken out",
+                )
+            else:  # no outside account to take out, or nothing would be left: a person decides
+                add(
+                    kind,
+                    target,
+                    "aws.iam_role.lock_trust_policy",
+                    {"role_name": target},
+                    f"trust policy of {target} changed by the attacker: nobody assumes it until a person decides",
+                    approval={"timeout": 3600, "on_timeout": "deny"},
+                )
         elif kind == "trail_stopped" and target:
             add(
                 kind,
@@ -184,6 +195,49 @@ def plan_steps(items: list[dict[str, Any]], handled_keys: set[str], handled: set
     for n, spec in enumerate(specs, start=1):
         spec["id"] = _step_id(n, spec["kind"], spec["target"])
     return specs, unhandled
+
+
+def without_accounts(document: Any, accounts: list[str]) -> dict[str, Any] | None:
+    """The trust document the attacker wrote, minus the principals of the outside accounts it added.
+
+    None when there is nothing to take out or nothing would be left (then a person decides).
+    """
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return None
+    if not isinstance(document, dict) or not accounts:
+        return None
+    statements = document.get("Statement")
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list):
+        return None
+
+    def outside(principal: Any) -> bool:
+        text = str(principal)
+        return any(text == a or text.startswith(f"arn:aws:iam::{a}:") for a in accounts)
+
+    kept: list[dict[str, Any]] = []
+    removed = False
+    for statement in statements:
+        if not isinstance(statement, dict):
+            return None
+        principal = statement.get("Principal")
+        if not isinstance(principal, dict) or "AWS" not in principal:
+            kept.append(statement)
+            continue
+        aws = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
+        left = [p for p in aws if not outside(p)]
+        removed = removed or len(left) != len(aws)
+        others = {k: v for k, v in principal.items() if k != "AWS"}
+        if left:
+            others["AWS"] = left if len(left) > 1 else left[0]
+        if others:
+            kept.append({**statement, "Principal": others})
+    if not removed or not kept:
+        return None
+    return {**document, "Statement": kept}
 
 
 def _brief(item: dict[str, Any]) -> dict[str, Any]:

@@ -447,6 +447,11 @@ def register(app: typer.Typer) -> None:
                 raise ResponderError("the demo finding matches no playbook (are the shipped playbooks valid?)")
             results = service.respond_one(finding)
             after = _sandbox_state(box, finding)
+        waiting = any(r.waiting_for for r in results)
+        if not waiting:  # nothing left for a person: the drill's emulator is not needed any more
+            from .. import drill
+
+            drill.down(sandbox_settings(demo_settings).home)
         extra = {
             "sandbox": {
                 "endpoint": box.endpoint,
@@ -468,9 +473,11 @@ def register(app: typer.Typer) -> None:
                 for step in result.waiting_for:
                     lines.append(f"decide:    {env} responder approve {result.run_id} {step} --by NAME --reason TEXT")
             lines.append(f"release:   {env} responder release {run_id} --reenable-keys")
-            lines.append(f"tear down: {env} responder sandbox down   (the drill's emulator is still running)")
+            if waiting:
+                lines.append(f"tear down: {env} responder sandbox down   (the drill's emulator is kept for the above)")
             console().print("\nnext, in this drill:\n  " + "\n  ".join(text(line) for line in lines))
-        raise typer.Exit(_exit_for(results))
+        # the drill ran as designed when a person is only asked to decide: the demo's job is done (exit 0)
+        raise typer.Exit(0 if waiting and _exit_for(results) == 3 else _exit_for(results))
 
     def _decide(
         run_id: str,

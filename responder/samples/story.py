@@ -260,7 +260,9 @@ class Story:
                 "UpdateAssumeRolePolicy",
                 {
                     "roleName": p.role_name,
+                    # the backdoor is added beside the role's own trust (as Stratus Red Team's iam-backdoor-role)
                     "policyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+                    '{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Allow","Principal":'
                     f'{{"AWS":"arn:aws:iam::{p.external_account}:root"}},'
                     '"Action":"sts:AssumeRole"}]}',
                 },

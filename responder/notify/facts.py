@@ -64,7 +64,9 @@ def build(
     """Every fact any template may ask for; unknown ones are None. ``extra`` lets a person add facts."""
     view = read(scope)
     res = finding.resource.model_dump()
-    resource = ", ".join(f"{k}={literal(v)}" for k, v in res.items() if k != "kind" and isinstance(v, str) and v)
+    resource = ", ".join(
+        f"{k}={literal(v)}" for k, v in res.items() if k not in ("kind", "role") and isinstance(v, str) and v
+    )
     started = view.first_activity or finding.incident_start or finding.first_seen
     ended = view.last_activity or finding.last_seen
     nature_bits = [f"Security finding {literal(finding.type)}"]

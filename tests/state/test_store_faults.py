@@ -317,3 +317,30 @@ def test_doctor_names_damaged_evidence_and_a_broken_row(tmp_path: Path) -> None:
     kinds = {(p["kind"], p["subject"]) for p in data["store"]["problems"] + data["locker"]["problems"]}
     assert ("item_damaged", "RUN#run-007 / META") in kinds
     assert ("evidence_damaged", "run-001") in kinds
+
+
+def test_another_programs_database_is_not_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreDamaged, match="a SQLite database of something else"):
+        SqliteStore(path)
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["photos"]
+    conn.close()
+
+
+def test_a_store_from_before_the_mark_is_adopted(tmp_path: Path) -> None:
+    """A store an older responder created (no user_version) keeps working and gets the mark."""
+    path = tmp_path / "runs.sqlite3"
+    seeded(path, runs=2)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=0")
+    conn.commit()
+    conn.close()
+    assert len(SqliteStore(path).list_runs()) == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()

@@ -219,6 +219,28 @@ class Investigate(Action[InvestigateInput]):
             )
         return found
 
+    @staticmethod
+    def _athena_tables(ctx: StepContext, backend: Any, ct: str | None, fl: str | None) -> Any:
+        """Athena at scale, allowed to create its tables: over the configured location, else the discovered one."""
+        from ..scope.discover import athena_locations
+
+        sources = None
+        location = ct if ct and ct.startswith("s3://") else None
+        if location is None:
+            location, sources = athena_locations(
+                lambda service, region=None: ctx.aws(service, region=region),
+                account=ctx.finding.account_id,
+                region=ctx.finding.region or "us-east-1",
+            )
+        if location is None:
+            reasons = "; ".join(f"{s.kind}: {s.why}" for s in sources or [] if not s.read)
+            raise Refused(
+                f"scope found no CloudTrail location for its Athena table ({reasons})",
+                hint="set scope.cloudtrail: s3://BUCKET/PREFIX, or create the table with --print-ddl",
+            )
+        backend.create_tables(location, fl if fl and fl.startswith("s3://") else None)
+        return sources
+
     def plan(self, ctx: StepContext, inp: InvestigateInput) -> Change:
         try:
             subject, window = self._subject(ctx, inp)
@@ -265,6 +287,8 @@ class Investigate(Action[InvestigateInput]):
                 ),
                 True,
             )
+            if kind == "athena" and (ctx.settings.scope.get("athena") or {}).get("create_tables"):
+                sources = self._athena_tables(ctx, backend, ct, fl)
         organization = frozenset(str(a) for a in ctx.settings.scope.get("organization_accounts") or [])
         try:
             report = investigate(

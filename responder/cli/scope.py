@@ -206,6 +206,24 @@ def _tables(report: Any) -> None:
         out.print(t)
 
     table(
+        "Log sources",
+        ["source", "location", "read", "files", "why not / limits"],
+        [[x.kind, x.location, "yes" if x.read else "no", x.files, x.why] for x in report.sources],
+    )
+    table(
+        "Tactic timeline (MITRE ATT&CK)",
+        ["first", "last", "tactic", "technique", "calls", "count"],
+        [
+            [t.first, t.last, t.tactic, f"{t.technique_id} {t.technique}", ", ".join(t.event_names), t.count]
+            for t in report.techniques
+        ],
+    )
+    table(
+        "Accounts outside the organisation granted access",
+        ["account", "how", "resource", "time"],
+        [[e.account_id, e.event_name, e.resource_id, e.time] for e in report.external_accounts],
+    )
+    table(
         "Keys and pivots",
         ["key", "pivot", "from", "detail"],
         [[p["key"], p["pivot"], p.get("from_key"), p.get("detail")] for p in report.pivots],
@@ -226,15 +244,45 @@ def _tables(report: Any) -> None:
         [[r.kind, r.id, ", ".join(str(a) for a in r.actions), r.count, r.bytes_out] for r in report.resources],
     )
     table(
-        "Persistence",
-        ["time", "event", "target", "new key"],
-        [[p.time, p.event_name, p.target, p.new_key] for p in report.persistence],
+        "Persistence and other things left behind",
+        ["time", "kind", "event", "target", "new key", "outside accounts"],
+        [
+            [p.time, p.kind, p.event_name, p.target, p.new_key, ", ".join(p.external_accounts)]
+            for p in report.persistence
+        ],
     )
+    if report.objects_deleted or report.objects_encrypted:
+        table(
+            "Impact on data",
+            ["what", "object"],
+            [["deleted", o] for o in report.objects_deleted[:50]]
+            + [["re-encrypted with a customer key (SSE-C)", o] for o in report.objects_encrypted[:50]],
+        )
+    if report.bucket_access:
+        table(
+            "Bucket readers and writers",
+            ["bucket", "principal", "key", "actions", "count", "bytes out"],
+            [
+                [
+                    b.get("bucket"),
+                    b.get("principal_arn"),
+                    b.get("access_key_id"),
+                    ", ".join(str(a) for a in b.get("actions") or []),
+                    b.get("count"),
+                    b.get("bytes_out"),
+                ]
+                for b in report.bucket_access
+            ],
+        )
     table(
         "Egress",
         ["destination", "port", "bytes", "packets"],
         [[e.destination, e.port, f"{e.bytes:,}", e.packets] for e in report.egress],
     )
+    if not report.egress:
+        from ..scope.report import no_egress_sentence
+
+        out.print(text(no_egress_sentence(report)))
     for note in report.notes:
         out.print(f"[dim]note: {text(note)}[/]")
 

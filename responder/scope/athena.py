@@ -45,12 +45,22 @@ class AthenaBackend:
 
     name = "athena"
 
-    def __init__(self, connection: Any, *, database: str = "default", cloudtrail_table: str = "cloudtrail_logs",
-                 flow_table: str = "vpc_flow_logs", bytes_cutoff: int = DEFAULT_CUTOFF, poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        database: str = "default",
+        cloudtrail_table: str = "cloudtrail_logs",
+        flow_table: str = "vpc_flow_logs",
+        bytes_cutoff: int = DEFAULT_CUTOFF,
+        poll: float = 1.0,
+    ) -> None:
         self.connection = connection
         self.database = ident(database, "athena database")
-        self.tables = {"ct": f'"{self.database}"."{ident(cloudtrail_table, "CloudTrail table")}"',
-                       "flow": f'"{self.database}"."{ident(flow_table, "Flow Logs table")}"'}
+        self.tables = {
+            "ct": f'"{self.database}"."{ident(cloudtrail_table, "CloudTrail table")}"',
+            "flow": f'"{self.database}"."{ident(flow_table, "Flow Logs table")}"',
+        }
         self.bytes_cutoff = int(bytes_cutoff)
         self.poll = poll
         self.executed: list[tuple[str, list[str]]] = []
@@ -61,8 +71,10 @@ class AthenaBackend:
         import pyathena
 
         if not conf.get("output") and not conf.get("workgroup"):
-            raise BadInput("the Athena backend needs a query result location or a workgroup",
-                           hint="set scope.athena.output: s3://BUCKET/athena-results/ (or .workgroup) in config")
+            raise BadInput(
+                "the Athena backend needs a query result location or a workgroup",
+                hint="set scope.athena.output: s3://BUCKET/athena-results/ (or .workgroup) in config",
+            )
         kwargs: dict[str, Any] = {"region_name": conf.get("region") or "us-east-1"}
         if conf.get("output"):
             kwargs["s3_staging_dir"] = conf["output"]
@@ -70,10 +82,14 @@ class AthenaBackend:
             kwargs["work_group"] = conf["workgroup"]
         if conf.get("endpoint_url"):
             kwargs["endpoint_url"] = conf["endpoint_url"]
-        return cls(pyathena.connect(**kwargs), database=conf.get("database", "default"),
-                   cloudtrail_table=conf.get("cloudtrail_table", "cloudtrail_logs"),
-                   flow_table=conf.get("flow_table", "vpc_flow_logs"),
-                   bytes_cutoff=int(conf.get("bytes_cutoff", DEFAULT_CUTOFF)), poll=float(conf.get("poll", 1.0)))
+        return cls(
+            pyathena.connect(**kwargs),
+            database=conf.get("database", "default"),
+            cloudtrail_table=conf.get("cloudtrail_table", "cloudtrail_logs"),
+            flow_table=conf.get("flow_table", "vpc_flow_logs"),
+            bytes_cutoff=int(conf.get("bytes_cutoff", DEFAULT_CUTOFF)),
+            poll=float(conf.get("poll", 1.0)),
+        )
 
     def statement(self, question: Question, values: dict[str, Any]) -> tuple[str, list[str]]:
         """The Trino text and its ExecutionParameters (literal expressions, quotes doubled)."""
@@ -110,9 +126,11 @@ class AthenaBackend:
             rows = cursor.fetchall()
         except Exception as exc:
             if tripped:
-                raise ActionFailed(f"Athena query {question.name} stopped after scanning {tripped[0]:,} bytes "
-                                   f"(cutoff {self.bytes_cutoff:,})",
-                                   hint="narrow --since/--until or raise scope.athena.bytes_cutoff") from None
+                raise ActionFailed(
+                    f"Athena query {question.name} stopped after scanning {tripped[0]:,} bytes "
+                    f"(cutoff {self.bytes_cutoff:,})",
+                    hint="narrow --since/--until or raise scope.athena.bytes_cutoff",
+                ) from None
             raise ActionFailed(f"Athena query {question.name} failed: {exc}") from None
         finally:
             done.set()
@@ -120,10 +138,36 @@ class AthenaBackend:
                 watcher.join(timeout=5)
         scanned = getattr(cursor, "data_scanned_in_bytes", None)
         if scanned is not None and scanned > self.bytes_cutoff:  # finished between two polls of the watcher
-            raise ActionFailed(f"Athena query {question.name} scanned {scanned:,} bytes (cutoff {self.bytes_cutoff:,})",
-                               hint="narrow --since/--until or raise scope.athena.bytes_cutoff")
+            raise ActionFailed(
+                f"Athena query {question.name} scanned {scanned:,} bytes (cutoff {self.bytes_cutoff:,})",
+                hint="narrow --since/--until or raise scope.athena.bytes_cutoff",
+            )
         names = [d[0] for d in cursor.description or []]
         return [_typed(dict(zip(names, row, strict=False))) for row in rows]
+
+    def create_tables(self, cloudtrail: str, flow_logs: str | None = None) -> list[str]:
+        """Create the partition-projected tables over the discovered locations (``IF NOT EXISTS``: an existing
+        table is left as it is). Only when the deployment allows it (``scope.athena.create_tables: true``)."""
+        from .ddl import cloudtrail_ddl, flow_ddl
+
+        database, ct_table = self.database, self.tables["ct"].split(".")[-1].strip('"')
+        statements = [cloudtrail_ddl(_folder(cloudtrail), database=database, table=ct_table)]
+        if flow_logs:
+            statements.append(
+                flow_ddl(_folder(flow_logs), database=database, table=self.tables["flow"].split(".")[-1].strip('"'))
+            )
+        for sql in statements:
+            self.executed.append((sql, []))
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(sql)
+            except Exception as exc:
+                raise ActionFailed(
+                    f"Athena could not create its table: {exc}",
+                    hint="grant glue:CreateTable (and glue:GetDatabase), or create the table "
+                    "with `responder scope --print-ddl`",
+                ) from None
+        return statements
 
     def frame(self, question: Question, values: dict[str, Any]) -> Any:
         import pandas as pd
@@ -136,9 +180,30 @@ class AthenaBackend:
             close()
 
 
-_LISTS = {"user_agents", "actions"}
-_INTS = {"count", "errors", "access_denied", "events", "bytes", "packets", "flows", "bytes_out", "denied", "apis",
-         "port"}
+def _folder(location: str) -> str:
+    """A discovered location, checked as the DDL module checks flags (it is spliced into DDL text)."""
+    from .ddl import _S3
+
+    url = location.rstrip("/") + "/"
+    if not _S3.match(url):
+        raise BadInput(f"{url!r} is not an S3 location responder accepts", hint="s3://bucket/prefix/")
+    return url
+
+
+_LISTS = {"user_agents", "actions", "source_ips"}
+_INTS = {
+    "count",
+    "errors",
+    "access_denied",
+    "events",
+    "bytes",
+    "packets",
+    "flows",
+    "bytes_out",
+    "denied",
+    "apis",
+    "port",
+}
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:

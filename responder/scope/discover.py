@@ -313,6 +313,46 @@ def _cloudtrail(
         )
 
 
+def athena_locations(clients: Clients, *, account: str, region: str) -> tuple[str | None, list[Source]]:
+    """For Athena at scale: the S3 location of the account's CloudTrail folder (``…/AWSLogs/[<org>/]<account>/
+    CloudTrail/``), found as above but with nothing downloaded."""
+    sources: list[Source] = []
+    try:
+        trails = clients("cloudtrail", region=region).describe_trails(includeShadowTrails=True).get("trailList", [])
+    except Exception as exc:
+        return None, [Source(kind="cloudtrail", read=False, why=f"DescribeTrails failed: {_error(exc)}")]
+    fetch = _Fetcher(clients, Path("."), [0], 1, None, "cloudtrail")
+    for trail in trails:
+        bucket, prefix = trail.get("S3BucketName"), trail.get("S3KeyPrefix") or ""
+        if not bucket:
+            continue
+        try:
+            s3 = clients("s3", region=region)
+            for root in _account_roots(fetch, s3, bucket, prefix, account, "CloudTrail"):
+                if fetch.folders(s3, bucket, root):
+                    sources.append(
+                        Source(
+                            kind="athena",
+                            location=f"s3://{bucket}/{root}",
+                            read=True,
+                            details={"trail": trail.get("TrailARN")},
+                        )
+                    )
+                    return f"s3://{bucket}/{root}", sources
+        except Exception as exc:
+            sources.append(
+                Source(
+                    kind="cloudtrail",
+                    location=f"s3://{bucket}/{prefix}".rstrip("/"),
+                    read=False,
+                    why=f"cannot list the trail's bucket: {_error(exc)}",
+                )
+            )
+    if not sources:
+        sources.append(Source(kind="cloudtrail", read=False, why=f"no trail with logs for {account} in {region}"))
+    return None, sources
+
+
 def records_from_lookup(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """LookupEvents ``Events`` → CloudTrail records: each event's ``CloudTrailEvent`` is the record as JSON text."""
     records = []
@@ -585,4 +625,12 @@ def _cloudwatch(
     )
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "Discovered", "days", "discover", "records_from_lookup", "write_records"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "Discovered",
+    "athena_locations",
+    "days",
+    "discover",
+    "records_from_lookup",
+    "write_records",
+]

@@ -39,6 +39,38 @@ def test_tables_for_people(app: typer.Typer, generated: GroundTruth) -> None:
     assert result.exit_code == 0, result.output
     assert "Keys and pivots" in result.stdout and "CreateAccessKey" in result.stdout
     assert "Egress" in result.stdout and "personal_data" in result.stdout
+    assert "Tactic timeline (MITRE ATT&CK)" in result.stdout and "defense-evasion" in result.stdout
+    assert "Accounts outside the organisation" in result.stdout and generated.story.external_account in result.stdout
+    assert "Log sources" in result.stdout
+
+
+def test_tables_say_no_egress_seen_without_flow_logs(app: typer.Typer, generated: GroundTruth) -> None:
+    result = CliRunner().invoke(
+        app, ["scope", "--access-key", generated.story.access_key_id, "--cloudtrail", str(generated.cloudtrail_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "No egress seen: no VPC Flow Logs could be read" in " ".join(result.stdout.split())
+
+
+def test_json_carries_techniques_and_external_accounts(app: typer.Typer, generated: GroundTruth) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "scope",
+            "--access-key",
+            generated.story.access_key_id,
+            "--cloudtrail",
+            str(generated.cloudtrail_dir),
+            "--json",
+        ],
+    )
+    body = json.loads(result.stdout)
+    assert {t["tactic"] for t in body["techniques"]} == set(generated.tactics)
+    entry = body["techniques"][0]
+    assert set(entry) >= {"tactic", "technique_id", "technique", "event_names", "count", "first", "last", "resources"}
+    assert {e["account_id"] for e in body["external_accounts"]} == {generated.story.external_account}
+    assert all({"event_name", "event_id", "resource_id"} <= set(e) for e in body["external_accounts"])
+    assert {s["kind"]: s["read"] for s in body["sources"]} == {"cloudtrail": True, "flow_logs": False}
 
 
 def test_event_file_gives_subject_and_window(app: typer.Typer, generated: GroundTruth, tmp_path: Path) -> None:

@@ -214,3 +214,41 @@ def test_lookup_events_records_become_cloudtrail_records() -> None:
     records = records_from_lookup(page["Events"])
     assert records[0] == record
     assert records[1]["eventName"] == "ConsoleLogin" and records[1]["eventTime"] == "2026-03-01T09:41:00Z"
+
+
+def test_athena_creates_its_projected_table_over_the_discovered_location(tmp_path: Path, account: dict) -> None:
+    """At scale Athena reads the bucket in place: discovery names the account's CloudTrail folder (nothing is
+    downloaded) and the backend creates its partition-projected table there when allowed."""
+    from responder.scope.athena import AthenaBackend
+    from responder.scope.discover import athena_locations
+
+    ctx = _ctx(tmp_path)
+    location, sources = athena_locations(
+        lambda service, region=None: ctx.aws(service, region=region), account=ACCOUNT, region="us-east-1"
+    )
+    assert location == f"s3://org-trail-logs/trails/AWSLogs/{ACCOUNT}/CloudTrail/"
+    assert sources[0].kind == "athena" and sources[0].details["trail"].endswith(":trail/org-trail")
+    assert not (ctx.settings.cache_dir / "discovered").exists()
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="athena-results")
+    backend = AthenaBackend.from_config(
+        {
+            "output": "s3://athena-results/q/",
+            "region": "us-east-1",
+            "endpoint_url": boto3.client("s3").meta.endpoint_url,
+            "poll": 0.05,
+            "database": "security",
+        }
+    )
+    statements = backend.create_tables(location)
+    assert len(statements) == 1 and "CREATE EXTERNAL TABLE IF NOT EXISTS security.cloudtrail_logs" in statements[0]
+    assert f"LOCATION '{location}'" in statements[0] and "'projection.enabled' = 'true'" in statements[0]
+    executions = boto3.client("athena", region_name="us-east-1").list_query_executions()["QueryExecutionIds"]
+    assert executions  # the DDL reached Athena
+
+
+def test_a_hostile_discovered_location_never_reaches_the_ddl(tmp_path: Path) -> None:
+    from responder.errors import BadInput
+    from responder.scope.athena import AthenaBackend
+
+    with pytest.raises(BadInput):
+        AthenaBackend(None).create_tables("s3://bucket/x'; DROP TABLE t; --/")

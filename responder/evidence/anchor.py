@@ -281,10 +281,9 @@ class AnchorSet:
         return max(heads, key=lambda a: int(a.get("count") or 0)) if heads else None
 
     def write(self, run_id: str, anchor: dict[str, Any]) -> bool:
-        won = True
-        for book in self.books:
-            won = book.write(run_id, anchor) and won
-        return won
+        """The first book decides (its conditional write has one winner per count); the others follow
+        only the winner, so no book ever holds a head that lost."""
+        return all(book.write(run_id, anchor) for book in self.books)  # all() stops at the first loss
 
     def read_and_heal(self, run_id: str) -> dict[str, Any] | None:
         """The furthest head; a book left one head behind by a crash between the two writes catches up,

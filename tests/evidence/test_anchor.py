@@ -162,3 +162,32 @@ def test_s3_crash_between_the_store_anchor_and_the_object_anchor_heals_on_the_ne
     assert [e["seq"] for e in fresh.custody(RUN)] == [1, 2, 3, 4, 5]
     report = fresh.verify(RUN)
     assert report.intact, report.problems
+
+
+def test_s3_writers_in_separate_processes_share_one_anchored_chain(s3: object, tmp_path: Path) -> None:
+    """Two lockers (as two Lambda containers would hold) appending at once: one chain, no divergence."""
+    import threading
+
+    lockers = [_s3_locker(tmp_path) for _ in range(3)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(lockers))
+
+    def work(n: int) -> None:
+        barrier.wait()
+        try:
+            for i in range(5):
+                lockers[n].record(RUN, "viewed", actor=f"w{n}-{i}", at=AT)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(lockers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    entries = lockers[0].custody(RUN)
+    assert [e["seq"] for e in entries] == list(range(1, 16))
+    assert len({e["actor"] for e in entries}) == 15
+    report = _s3_locker(tmp_path).verify(RUN)
+    assert report.intact, report.problems

@@ -207,3 +207,40 @@ def test_s3_crash_after_the_anchor_before_the_custody_object(s3: object, tmp_pat
     assert [e["seq"] for e in fresh.custody(RUN)] == [1, 2, 3]
     assert fresh.custody(RUN)[1] == entry
     assert fresh.verify(RUN).intact
+
+
+def test_processes_writing_one_run_at_once_keep_one_intact_chain(tmp_path: Path) -> None:
+    """Four processes (duplicate deliveries) put the same and different artifacts into one run at once."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\nfrom datetime import UTC, datetime\nfrom pathlib import Path\n"
+        "from responder.evidence.anchor import StoreAnchors\nfrom responder.evidence.local import LocalLocker\n"
+        "from responder.state.sqlite import SqliteStore\n"
+        "home = Path(sys.argv[1]); n = sys.argv[2]\n"
+        "locker = LocalLocker(home / 'evidence', anchors=StoreAnchors(SqliteStore(home / 'runs.sqlite3')))\n"
+        "at = datetime(2026, 11, 20, tzinfo=UTC)\n"
+        "for i in range(8):\n"
+        "    locker.put_json('run-crash-1', 'finding.json', {'id': 'f-1'}, collected_by='p', at=at)\n"
+        "    locker.put_json('run-crash-1', f'p{n}/{i}.json', {'n': n, 'i': i}, collected_by='p', at=at)\n"
+        "print('OK')\n"
+    )
+    SqliteStore(tmp_path / "runs.sqlite3").close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), str(n)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(out.strip() == "OK" for out, _ in outs), outs
+    locker, _ = locker_at(tmp_path)
+    assert len(locker.artifacts(RUN)) == 1 + 4 * 8  # the shared finding once, never a ~2
+    assert len(locker.custody(RUN)) == 1 + 4 * 8
+    assert locker.verify(RUN).intact

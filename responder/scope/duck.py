@@ -7,17 +7,33 @@ only); the question then reads the cache. Every value reaches DuckDB as a bound 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .cache import CT_COLUMNS, FLOW_COLUMNS, LogCache, Progress, SyncStats, cache_path
-from .questions import ATTRIBUTED, SUBJECT, WINDOW
+from .questions import ATTRIBUTED, MINTING, SUBJECT, WINDOW
 from .sources import LogFile, cloudtrail_files, flow_files, in_window
 from .sql import Question, bind
 
 _LISTING_TTL = 30.0
 # questions about the subject's own records say exactly this; with a focus they read ct_subject instead
 _SUBJECT_FROM = f"FROM ct WHERE {ATTRIBUTED} AND {WINDOW}"
+_WINDOW_KEYS = ("since", "until", "since_day", "until_day")
+_RESOLUTION = frozenset({"identities", "pivots", "created_users", "console_sessions", "issuance"})
+_RESOLVE_COLUMNS = (
+    "log_day, event_time, event_name, event_id, error_code, access_key_id, principal_arn, identity_type, "
+    "issuer_arn, user_name, invoked_by, source_ip, recipient_account_id, request_parameters, "
+    "response_elements"
+)
+_RESOLVE_TABLE = f"""CREATE OR REPLACE TEMP TABLE ct_resolve AS
+SELECT {_RESOLVE_COLUMNS} FROM ct WHERE {WINDOW} AND event_name IN ({MINTING}, 'CreateUser')
+UNION ALL
+SELECT min(log_day), min(event_time), NULL, NULL, NULL, access_key_id, principal_arn, identity_type, issuer_arn,
+       user_name, NULL, NULL, NULL, NULL, NULL
+FROM ct WHERE {WINDOW}
+GROUP BY access_key_id, principal_arn, identity_type, issuer_arn, user_name"""
 _FOCUS_KEYS = ("keys", "principals", "roles", "since", "until", "since_day", "until_day")
 
 
@@ -61,6 +77,7 @@ class LocalBackend:
         self._synced: dict[tuple[str, str, str], float] = {}
         self._views: dict[str, str] = {}
         self._focus: dict[str, Any] | None = None
+        self._resolving: dict[str, Any] | None = None
         for kind, view, columns in (("cloudtrail", "ct", CT_COLUMNS), ("flow", "flow", FLOW_COLUMNS)):
             root = self.roots[kind]
             if root is None:
@@ -95,6 +112,7 @@ class LocalBackend:
         self.syncs.append(stats)
         if kind == "cloudtrail" and (stats.records_added or stats.files_changed or stats.files_dropped):
             self._focus = None  # new records: the focused subset may be missing some
+            self._resolving = None
         self._synced[key] = time.monotonic()
         self._views.pop(kind, None)
         return stats
@@ -129,8 +147,30 @@ class LocalBackend:
         self.con.execute(sql, params)
         self._focus = {k: values[k] for k in _FOCUS_KEYS}
 
+    @contextmanager
+    def resolving(self, values: dict[str, Any]) -> Iterator[None]:
+        """While pivots are resolved (a dozen questions, round after round, about *who*), answer them from a
+        small table: every credential-minting record of the window plus one row per distinct identity. The
+        rounds then cost milliseconds instead of a scan of the cache each; counts there are not meaningful,
+        only who and when first, which is all resolution reads."""
+        self.prepare("ct", values)
+        sql, params = bind(_RESOLVE_TABLE, values)
+        self.con.execute(sql, params)
+        self._resolving = {k: values[k] for k in _WINDOW_KEYS}
+        try:
+            yield
+        finally:
+            self._resolving = None
+            self.con.execute("DROP TABLE IF EXISTS ct_resolve")
+
     def _focused(self, question: Question, values: dict[str, Any]) -> str:
         text = question.sql
+        if (
+            self._resolving is not None
+            and question.name in _RESOLUTION
+            and all(values.get(k) == v for k, v in self._resolving.items())
+        ):
+            return text.replace("FROM ct WHERE", "FROM ct_resolve WHERE")
         if (
             self._focus is not None
             and question.table == "ct"

@@ -193,9 +193,16 @@ def load_source(path: str | Path, text: str | None = None) -> tuple[Source, list
         return Source(name, None, digest=digest), [
             Problem(name, 1, "(yaml)", f"nested deeper than the limit of {MAX_YAML_DEPTH} levels")
         ]
-    if _separators(text) > MAX_YAML_NODES:
+    separators = _separators(text)
+    if separators > MAX_YAML_NODES:
         return Source(name, None, digest=digest), [
-            Problem(name, 1, "(yaml)", f"more than {MAX_YAML_NODES} YAML nodes (limit MAX_YAML_NODES)")
+            Problem(
+                name,
+                1,
+                "(yaml)",
+                f"more than {MAX_YAML_NODES} YAML nodes (limit MAX_YAML_NODES): "
+                f"{separators} lines, commas and brackets",
+            )
         ]
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))

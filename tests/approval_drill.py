@@ -1,9 +1,9 @@
 """An approval drill on real parts: moto over HTTP, the Slack double, SQLite, a test playbook.
 
-The finding is the published GuardDuty ``UnauthorizedAccess:IAMUser/TorIPCaller`` EventBridge event
-(cloud-custodian tests/data/cwe/iam-duty-event.json, see /work/shared/datasets/findings/SOURCES.md),
-read from the shared datasets. Its account (883606788610) is not responder's own, so runs take the
-cross-account path (assume ``ResponderRole`` with an ExternalId), as in production.
+The finding is a GuardDuty ``UnauthorizedAccess:IAMUser/TorIPCaller`` EventBridge event (a sample finding:
+tests/fixtures/guardduty/iam-tor-ipcaller-sample-eventbridge.json, basis in SOURCES.md there). Its account
+(444455556666) is not responder's own, so runs take the cross-account path (assume ``ResponderRole`` with an
+ExternalId), as in production.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import pytest
 from responder.findings import parse_event
 from responder.findings.model import Finding
 from responder.sandbox import Sandbox, sandbox_account, seed
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.slack_double import SlackDouble
 
 PLAYBOOKS = Path(__file__).resolve().parent / "slack" / "playbooks"
-TOR_EVENT = DATASETS / "findings" / "guardduty" / "iam-tor-ipcaller.json"
+TOR_EVENT = FIXTURES / "guardduty" / "iam-tor-ipcaller-sample-eventbridge.json"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the example signing secret of Slack's docs
 APPROVER, ONCALL, STRANGER = "U0APPROVER", "U0ONCALL", "U0STRANGER"
 

@@ -60,8 +60,19 @@ def responder_home(tmp_path: Path) -> Path:
     return home
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""Events and logs the project owns, composed in the published shapes (each folder's SOURCES.md)."""
+
+# The published corpus is an extra tier: read in place from ../shared/datasets beside the checkout (or
+# $RESPONDER_DATASETS, read once at import, before ``clean_environ`` clears RESPONDER_* for each test).
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-DATASETS = Path(os.environ.get("RESPONDER_DATASETS", str(SHARED / "datasets")))
+DATASETS = Path(os.environ.get("RESPONDER_DATASETS") or SHARED / "datasets")
+DATASETS_PRESENT = (DATASETS / "findings").is_dir() or (DATASETS / "logs").is_dir()
+requires_datasets = pytest.mark.skipif(
+    not DATASETS_PRESENT,
+    reason="published corpus tier: ../shared/datasets (or $RESPONDER_DATASETS) is not present",
+)
+"""Mark for tests that read the published corpus; every other test runs on ``FIXTURES`` alone."""
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ from responder.cli import app
 from responder.config import load_settings
 from responder.findings.model import Finding
 from responder.iam_policy import actions_used, permissions, policy_document, policy_for
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.helpers import finding_of, sample_event, seed_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,15 +181,15 @@ def _run(endpoint: str, drill: Drill, allowed: list[str] | None, tmp: Path) -> O
                    operations=operations, notes={s.step_id: " ".join(s.notes) for s in steps if s.notes})
 
 
-def _dataset_drill(playbook_id: str) -> Drill | None:
-    """The first published finding (datasets, sorted by path) the playbook matches, moved into moto's
+def _fixture_drill(playbook_id: str) -> Drill | None:
+    """The first fixture finding (tests/fixtures, sorted by path) the playbook matches, moved into moto's
     default account (responder's own here) and seeded by the sandbox's own seeding."""
     from responder.findings import parse_event
     from responder.playbook.match import matching
     from responder.sandbox import Sandbox, seed
 
     playbook = _shipped()[playbook_id].playbook
-    for path in sorted((DATASETS / "findings").rglob("*.json*")):
+    for path in sorted(p for folder in ("guardduty", "securityhub") for p in (FIXTURES / folder).glob("*.json*")):
         try:
             text = path.read_text()
             findings = [f for line in (text.splitlines() if path.suffix == ".jsonl" else [text]) if line.strip()
@@ -209,7 +209,7 @@ def _dataset_drill(playbook_id: str) -> Drill | None:
                 seed(Sandbox(endpoint=os.environ["AWS_ENDPOINT_URL"], account_id=ACCOUNT, region="us-east-1"),
                      finding())
 
-            return Drill(playbook_id, finding, seed_it, source=str(path.relative_to(DATASETS)))
+            return Drill(playbook_id, finding, seed_it, source=str(path.relative_to(FIXTURES)))
     return None
 
 
@@ -220,8 +220,8 @@ def _drills() -> list[Any]:
         if playbook_id == "iam-credential-compromise":
             continue
         uses_k8s = any(s.action.startswith("k8s.") for s in _shipped()[playbook_id].playbook.steps)
-        drill = None if uses_k8s else _dataset_drill(playbook_id)
-        reason = "needs the Kubernetes double" if uses_k8s else "no published finding in the datasets matches it"
+        drill = None if uses_k8s else _fixture_drill(playbook_id)
+        reason = "needs the Kubernetes double" if uses_k8s else "no fixture finding matches it"
         drills.append(drill or pytest.param(Drill(playbook_id, lambda: None, lambda: None),  # type: ignore[arg-type, return-value]
                                             marks=pytest.mark.skip(reason=reason)))
     return drills

@@ -1,14 +1,14 @@
 """The Lambda entry points, in-process, on real parts: published EventBridge events, moto over HTTP,
 SQLite or DynamoDB state, and the Slack double.
 
-Events (read from /work/shared/datasets/findings, see SOURCES.md there):
-* guardduty/iam-tor-ipcaller.json — cloud-custodian tests/data/cwe/iam-duty-event.json (EventBridge
-  "GuardDuty Finding" envelope, UnauthorizedAccess:IAMUser/TorIPCaller);
-* guardduty/ec2-backdoor-cc-activity-dns.json — cloud-custodian tests/data/cwe/ec2-duty-event.json;
-* securityhub/securityhub-control-ec2-7-imported-envelope.json — aws-solutions/automated-security-
-  response-on-aws (full "Security Hub Findings - Imported" envelope);
-* securityhub/guardduty-consolelogin-custom-action.json — cloud-custodian ("Security Hub Findings -
-  Custom Action" envelope holding a GuardDuty ASFF finding).
+Events (tests/fixtures, each file's basis in the SOURCES.md beside it):
+* guardduty/iam-tor-ipcaller-sample-eventbridge.json — EventBridge "GuardDuty Finding" envelope,
+  UnauthorizedAccess:IAMUser/TorIPCaller;
+* guardduty/ec2-backdoor-cc-dns-eventbridge.json — EventBridge "GuardDuty Finding", Backdoor:EC2/C&CActivity.B!DNS;
+* securityhub/securityhub-control-ec2-7-imported-envelope.json — "Security Hub Findings - Imported" envelope
+  holding a control finding;
+* securityhub/guardduty-consolelogin-custom-action.json — "Security Hub Findings - Custom Action" envelope
+  holding a GuardDuty ASFF finding.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import pytest
 from responder import lambda_handler
 from responder.findings import parse_event
 from tests.approval_drill import APPROVER, SECRET, Drill, start, tor_event, user_policies
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.slack_double import SlackDouble, click_body, sign
 
 ROOT = Path(__file__).resolve().parents[1]
-FINDINGS = DATASETS / "findings"
+FINDINGS = FIXTURES
 
 
 def _event(path: str) -> dict[str, Any]:
@@ -92,14 +92,14 @@ def test_guardduty_update_joins_and_keeps_each_version(shipped: Drill) -> None:
     event = tor_event()
     first = lambda_handler.on_event(copy.deepcopy(event))["results"][0]
     update = copy.deepcopy(event)  # GuardDuty aggregates: same id, later updatedAt, higher count
-    update["detail"]["updatedAt"] = "2017-10-31T23:30:00Z"
+    update["detail"]["updatedAt"] = "2026-03-02T09:44:00Z"
     update["detail"]["service"]["count"] = 7
     update["detail"]["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"] = "198.51.100.9"
     joined = lambda_handler.on_event(update)["results"][0]
     assert joined["run_id"] == first["run_id"] and joined["created"] is False
     versions = _store().finding_versions(parse_event(copy.deepcopy(event))[0].id)
     assert len(versions) == 2
-    assert {v.finding["actor"]["ip"] for v in versions} == {"198.51.100.0", "198.51.100.9"}
+    assert {v.finding["actor"]["ip"] for v in versions} == {"198.51.100.23", "198.51.100.9"}
     run = _store().get_run(first["run_id"])
     assert run.versions == 2 and any(e["event"] == "finding_updated" for e in _store().audit_log(first["run_id"]))
     locker = lambda_handler._wired()["engine"].evidence
@@ -124,7 +124,7 @@ def test_security_hub_envelopes(shipped: Drill) -> None:
 
 
 def test_unmatched_and_malformed_events_answered_not_raised(shipped: Drill) -> None:
-    ec2 = lambda_handler.on_event(_event("guardduty/ec2-backdoor-cc-activity-dns.json"))
+    ec2 = lambda_handler.on_event(_event("guardduty/ec2-backdoor-cc-dns-eventbridge.json"))
     assert ec2["ok"] and all(r["status"] in ("unmatched", "succeeded", "failed", "waiting") for r in ec2["results"])
     bad = lambda_handler.on_event({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": "x"})
     assert bad["ok"] is False and "detail" in bad["error"]

@@ -48,7 +48,7 @@ def test_sandbox_commands_without_moto_say_how_to_install_it(args: list[str]) ->
     done = _responder_without_moto(*args)
     assert done.returncode == 2, done.stderr
     assert "pip install 'responder[sandbox]'" in done.stderr
-    assert "moto" in done.stderr
+    assert "emulator" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""  # refused before anything was read, printed or run
 

@@ -1,13 +1,12 @@
 """The shipped ec2-instance-compromise playbook, end to end through the real Engine against moto over HTTP,
-then released; and replayed in the sandbox (``responder run EVENT --sandbox``) against published findings.
+then released; and replayed in the sandbox (``responder run EVENT --sandbox``) against GuardDuty findings.
 
-Findings (real, published; read from /work/shared/datasets, see its SOURCES.md):
-- guardduty/ec2-canary-stateless-integtest.json — aws-samples/amazon-guardduty-automated-response-sample:
-  events/guardduty_ec2_event.json@6068be7 (Canary:EC2/Stateless.IntegTest, account 123456789012)
-- guardduty/ec2-backdoor-cc-activity-dns.json — cloud-custodian/cloud-custodian:tests/data/cwe/ec2-duty-event.json
-  @87f258c (Backdoor:EC2/C&CActivity.B!DNS, another account: exercises the cross-account role)
-- securityhub/guardduty-ssh-bruteforce-asff-docs.json — GuardDuty User Guide, securityhub-integration
-  (UnauthorizedAccess:EC2/SSHBruteForce relayed as ASFF, severity 2: the instance was the target)
+Findings (tests/fixtures, each file's basis in the SOURCES.md beside it):
+- guardduty/ec2-bitcointool-bare.json — a bare CryptoCurrency:EC2/BitcoinTool.B finding in account 123456789012
+- guardduty/ec2-backdoor-cc-dns-eventbridge.json — EventBridge Backdoor:EC2/C&CActivity.B!DNS, another account:
+  exercises the cross-account role
+- securityhub/guardduty-ssh-bruteforce-asff.json — UnauthorizedAccess:EC2/SSHBruteForce relayed as ASFF,
+  severity 2: the instance was the target
 """
 
 from __future__ import annotations
@@ -27,12 +26,12 @@ from responder.engine.release import release
 from responder.findings import load_file
 from responder.sandbox import Sandbox
 from responder.sandbox_resources import describe_instance, seed_resources
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.helpers import engine, shipped
 
-FINDINGS = DATASETS / "findings"
-CANARY = FINDINGS / "guardduty" / "ec2-canary-stateless-integtest.json"
-INSTANCE = "i-05746eb48123455e0"
+FINDINGS = FIXTURES
+CANARY = FINDINGS / "guardduty" / "ec2-bitcointool-bare.json"
+INSTANCE = "i-0c3a5e7f9b1d24680"
 PLAYBOOK = "ec2-instance-compromise"
 EVIDENCE = ("record_finding", "capture_instance", "snapshot_volumes")
 
@@ -128,11 +127,10 @@ def _sandbox(*args: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("path", ["guardduty/ec2-backdoor-cc-activity-dns.json",
-                                  "guardduty/ec2-canary-stateless-integtest.json"])
-def test_sandbox_replay_of_published_ec2_findings(moto_endpoint: str, responder_home, path: str) -> None:
-    forced = [] if "backdoor" in path else ["--playbook", PLAYBOOK]  # Canary:* is a test type no trigger names
-    data = _sandbox(str(FINDINGS / path), *forced)
+@pytest.mark.parametrize("path", ["guardduty/ec2-backdoor-cc-dns-eventbridge.json",
+                                  "guardduty/ec2-bitcointool-bare.json"])
+def test_sandbox_replay_of_ec2_findings(moto_endpoint: str, responder_home, path: str) -> None:
+    data = _sandbox(str(FINDINGS / path))
     assert data["playbook"] == PLAYBOOK and data["status"] == "succeeded"
     before = next(r for r in data["sandbox"]["before"] if r["principal"].startswith("instance/"))
     after = next(r for r in data["sandbox"]["after"] if r["principal"].startswith("instance/"))
@@ -142,7 +140,7 @@ def test_sandbox_replay_of_published_ec2_findings(moto_endpoint: str, responder_
 
 
 def test_low_severity_ssh_brute_force_is_notify_only(moto_endpoint: str, responder_home) -> None:
-    path = FINDINGS / "securityhub" / "guardduty-ssh-bruteforce-asff-docs.json"
+    path = FINDINGS / "securityhub" / "guardduty-ssh-bruteforce-asff.json"
     result = CliRunner().invoke(app, ["match", str(path), "--json"], catch_exceptions=False)
     data = json.loads(result.stdout)
     assert PLAYBOOK not in data["playbooks"] and "severity 2 below 4" in data["not_matched"][PLAYBOOK]

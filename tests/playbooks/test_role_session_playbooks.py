@@ -1,12 +1,11 @@
 """The shipped iam-role-session-compromise playbook through the real Engine against moto over HTTP:
 deny the stolen session (or revoke all), lock the trust policy behind an approval, release; and a sandbox
-replay of a published role-session finding.
+replay of a role-session finding.
 
-Finding (real, published; read from /work/shared/datasets, see its SOURCES.md):
-securityhub/guardduty-cloudtrail-logging-disabled-asff.json — ocsf/examples:mappings/markdown/AWS/v1.1.0/
-Security Hub/Detection Finding/samples/sechub-guardduty.raw@45c82e3 (GuardDuty Stealth:IAMUser/
-CloudTrailLoggingDisabled by role session Admin/example, ASIA key, severity 2). Engine tests move it into
-moto's home account and raise its severity where the test needs the High path.
+Finding: tests/fixtures/securityhub/guardduty-role-session-cloudtrail-disabled-asff.json (basis in SOURCES.md
+there): GuardDuty Stealth:IAMUser/CloudTrailLoggingDisabled relayed as ASFF, by role session Admin/example, ASIA
+key, severity 2. Engine tests move it into moto's home account and raise its severity where the test needs the
+High path.
 """
 
 from __future__ import annotations
@@ -22,10 +21,10 @@ from responder.cli import app
 from responder.engine.release import release
 from responder.findings import load_file
 from responder.findings.model import Finding
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.helpers import ACCOUNT, engine, shipped
 
-PATH = DATASETS / "findings" / "securityhub" / "guardduty-cloudtrail-logging-disabled-asff.json"
+PATH = FIXTURES / "securityhub" / "guardduty-role-session-cloudtrail-disabled-asff.json"
 PLAYBOOK = "iam-role-session-compromise"
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}
@@ -101,7 +100,7 @@ def test_release_refused_after_the_trust_policy_was_edited(moto_endpoint: str, r
     assert step["status"] == "failed" and "trust policy of role Admin was edited" in step["error"]
 
 
-def test_sandbox_replay_of_the_published_role_session_finding(moto_endpoint: str, responder_home) -> None:
+def test_sandbox_replay_of_the_role_session_finding(moto_endpoint: str, responder_home) -> None:
     matched = json.loads(CliRunner().invoke(app, ["match", str(PATH), "--json"]).stdout)
     assert "severity 2 below 4" in matched["not_matched"][PLAYBOOK]  # Low: notify-only unless a person asks
     result = CliRunner().invoke(app, ["run", str(PATH), "--sandbox", "--json", "--quiet", "--playbook", PLAYBOOK],

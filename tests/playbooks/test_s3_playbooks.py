@@ -1,13 +1,11 @@
 """The shipped s3-exposure playbook through the real Engine against moto over HTTP, released after; and
-sandbox replays of published GuardDuty S3 findings.
+sandbox replays of GuardDuty S3 findings.
 
-Findings (real, published; read from /work/shared/datasets, see its SOURCES.md):
-- guardduty/s3-exfiltration-anomalousbehavior-beta.json — onug/csnf:birthday-cake/samples/guardduty-test.json
-  @41fee53 ([beta]Exfiltration:S3/AnomalousBehavior, severity 8, a real production finding)
-- guardduty/s3-pentest-parrotlinux.json — aws-samples/amazon-guardduty-automated-response-sample:
-  events/guardduty_s3_event.json@6068be7 (PenTest:S3/ParrotLinux: not an exposure class, notify-only)
-- guardduty/s3-discovery-maliciousipcaller-pascalcase.json — onug/csnf (PascalCase boto3 shape,
-  Discovery:S3/MaliciousIPCaller in us-west-2, another account)
+Findings (tests/fixtures/guardduty, each file's basis in the SOURCES.md there):
+- s3-exfiltration-anomalousbehavior-list.json — Exfiltration:S3/AnomalousBehavior, severity 8, in a list
+- s3-pentest-parrotlinux-bare.json — PenTest:S3/ParrotLinux: not an exposure class, notify-only
+- s3-discovery-maliciousipcaller-getfindings-cli.json — `aws guardduty get-findings` output (PascalCase),
+  Discovery:S3/MaliciousIPCaller in us-west-2, another account
 """
 
 from __future__ import annotations
@@ -23,12 +21,12 @@ from responder.engine.release import release
 from responder.findings import load_file
 from responder.sandbox import Sandbox
 from responder.sandbox_resources import describe_bucket, seed_resources
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 from tests.helpers import engine, shipped
 
-FINDINGS = DATASETS / "findings" / "guardduty"
-EXFIL = FINDINGS / "s3-exfiltration-anomalousbehavior-beta.json"
-BUCKET = "cust-datastore-rx.int-mydns"
+FINDINGS = FIXTURES / "guardduty"
+EXFIL = FINDINGS / "s3-exfiltration-anomalousbehavior-list.json"
+BUCKET = "example-analytics-exports"
 PLAYBOOK = "s3-exposure"
 
 
@@ -77,7 +75,7 @@ def _run(*args: str) -> Any:
     return CliRunner().invoke(app, ["run", *args, "--sandbox", "--json", "--quiet"], catch_exceptions=False)
 
 
-def test_sandbox_replay_of_published_s3_findings(moto_endpoint: str, responder_home) -> None:
+def test_sandbox_replay_of_s3_findings(moto_endpoint: str, responder_home) -> None:
     result = _run(str(EXFIL))
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -85,14 +83,14 @@ def test_sandbox_replay_of_published_s3_findings(moto_endpoint: str, responder_h
     after = next(r for r in data["sandbox"]["after"] if r["principal"] == f"bucket/{BUCKET}")
     assert after["public_access_block"]["BlockPublicPolicy"] is True
     # another account and region, PascalCase shape: a Discovery finding is notify-only; a person may force it
-    other = FINDINGS / "s3-discovery-maliciousipcaller-pascalcase.json"
+    other = FINDINGS / "s3-discovery-maliciousipcaller-getfindings-cli.json"
     forced = _run(str(other), "--playbook", PLAYBOOK)
     assert forced.exit_code == 0, forced.output
     assert json.loads(forced.stdout)["status"] == "succeeded"
 
 
 def test_pentest_and_discovery_findings_are_not_exposure(moto_endpoint: str, responder_home) -> None:
-    for name in ("s3-pentest-parrotlinux.json", "s3-discovery-maliciousipcaller-pascalcase.json"):
+    for name in ("s3-pentest-parrotlinux-bare.json", "s3-discovery-maliciousipcaller-getfindings-cli.json"):
         data = json.loads(CliRunner().invoke(app, ["match", str(FINDINGS / name), "--json"]).stdout)
         assert PLAYBOOK not in data["playbooks"]
 

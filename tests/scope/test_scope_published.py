@@ -20,9 +20,10 @@ from responder.scope import investigate, open_backend, subject_for_key, subject_
 from responder.scope import questions as Q
 from responder.scope.pivots import resolve, subject_values
 from responder.scope.subject import Subject, Window
+from tests.conftest import requires_datasets
 from tests.scope.conftest import LOGS, PUBLISHED_CT, PUBLISHED_FLOW
 
-pytestmark = pytest.mark.skipif(not PUBLISHED_CT.exists(), reason="shared datasets not present")
+pytestmark = requires_datasets  # the published-corpus tier: skipped with one reason when ../shared is absent
 
 STORY_B_KEY = "ASIA5FLZVX4OPVKKVBMX"
 STORY_B_SESSION = ("arn:aws:sts::123456789123:assumed-role/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/"

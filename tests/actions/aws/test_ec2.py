@@ -1,9 +1,8 @@
 """EC2 evidence and containment against moto over HTTP: evidence captured, containment idempotent, the
 two-move isolation, and undo that restores the before state or refuses (naming the difference) after drift.
 
-The instance comes from a real published GuardDuty finding, seeded into moto by responder's own sandbox
-seeding: /work/shared/datasets/findings/guardduty/ec2-canary-stateless-integtest.json
-(aws-samples/amazon-guardduty-automated-response-sample:events/guardduty_ec2_event.json@6068be7).
+The instance comes from a GuardDuty finding, seeded into moto by responder's own sandbox seeding:
+tests/fixtures/guardduty/ec2-bitcointool-bare.json (basis in SOURCES.md there).
 """
 
 from __future__ import annotations
@@ -38,10 +37,10 @@ from responder.evidence.local import LocalLocker
 from responder.findings import load_file
 from responder.sandbox import Sandbox
 from responder.sandbox_resources import SANDBOX_ASG, describe_instance, seed_resources
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 
-CANARY = DATASETS / "findings" / "guardduty" / "ec2-canary-stateless-integtest.json"
-INSTANCE = "i-05746eb48123455e0"  # the finding's own instance id, given to the emulated instance
+CANARY = FIXTURES / "guardduty" / "ec2-bitcointool-bare.json"
+INSTANCE = "i-0c3a5e7f9b1d24680"  # the finding's own instance id, given to the emulated instance
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Role-session actions against moto over HTTP: deny one session, lock the trust policy, undo with drift
 checks, and the refusals (service-linked, Identity Center, root, responder's own role) that change nothing.
 
-The role session comes from a real published Security Hub (GuardDuty) finding:
-/work/shared/datasets/findings/securityhub/guardduty-cloudtrail-logging-disabled-asff.json
-(ocsf/examples:mappings/markdown/AWS/v1.1.0/Security Hub/Detection Finding/samples/sechub-guardduty.raw@45c82e3).
+The role session comes from a Security Hub (ASFF) GuardDuty finding:
+tests/fixtures/securityhub/guardduty-role-session-cloudtrail-disabled-asff.json (basis in SOURCES.md there).
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from responder.config import load_settings
 from responder.errors import Refused, TargetChanged
 from responder.evidence.local import LocalLocker
 from responder.findings import load_file
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 
-ROLE_FINDING = DATASETS / "findings" / "securityhub" / "guardduty-cloudtrail-logging-disabled-asff.json"
+ROLE_FINDING = FIXTURES / "securityhub" / "guardduty-role-session-cloudtrail-disabled-asff.json"
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}
 

@@ -1,9 +1,8 @@
 """S3 evidence and public-access blocking against moto over HTTP, with release and drift checks.
 
-The bucket is the one a real published GuardDuty finding names:
-/work/shared/datasets/findings/guardduty/s3-exfiltration-anomalousbehavior-beta.json
-(onug/csnf:birthday-cake/samples/guardduty-test.json@41fee53), seeded by responder's sandbox seeding
-with a public-read policy.
+The bucket is the one a GuardDuty ``Exfiltration:S3/AnomalousBehavior`` finding names
+(tests/fixtures/guardduty/s3-exfiltration-anomalousbehavior-list.json, basis in SOURCES.md there), seeded
+by responder's sandbox seeding with a public-read policy.
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ from responder.evidence.local import LocalLocker
 from responder.findings import load_file
 from responder.sandbox import Sandbox
 from responder.sandbox_resources import seed_resources
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 
-EXFIL = DATASETS / "findings" / "guardduty" / "s3-exfiltration-anomalousbehavior-beta.json"
-BUCKET = "cust-datastore-rx.int-mydns"
+EXFIL = FIXTURES / "guardduty" / "s3-exfiltration-anomalousbehavior-list.json"
+BUCKET = "example-analytics-exports"
 
 
 @pytest.fixture

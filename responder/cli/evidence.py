@@ -19,8 +19,9 @@ from rich.table import Table
 from ..clock import SystemClock
 from ..config import Settings
 from ..errors import BadInput
+from ..evidence.anchor import signer_from_env
 from ..evidence.base import VerifyReport, safe_name
-from ..evidence.local import LocalLocker, open_locker
+from ..evidence.local import ExportedAnchor, LocalLocker, open_locker
 from ..state import open_store
 from .render import console, print_json, text
 
@@ -45,7 +46,7 @@ def _locker(sandbox: bool, folder: Path | None = None, run_id: str | None = None
 def _verify(run_id: str, sandbox: bool, folder: Path | None) -> VerifyReport:
     """Check the folder against its anchor and the run store's records; an unknown run is bad input."""
     if folder is not None:
-        locker = LocalLocker(folder)
+        locker = LocalLocker(folder, anchors=ExportedAnchor(folder), signer=signer_from_env())
         if not locker.has_run(run_id) and not (folder / safe_name(run_id)).exists():
             raise BadInput(f"no such run {run_id} in {folder}", hint="name the folder `evidence export` wrote")
         return locker.verify(run_id)
@@ -147,7 +148,9 @@ def register(app: typer.Typer) -> None:
         if not locker.artifacts(run_id) and not locker.custody(run_id):
             raise BadInput(f"no evidence for run {run_id}; `responder runs` lists runs")
         target = locker.export(run_id, out, actor=actor or _actor(), at=SystemClock().now())
-        report = LocalLocker(target.parent).verify(run_id)
+        report = LocalLocker(target.parent, anchors=ExportedAnchor(target.parent), signer=signer_from_env()).verify(
+            run_id
+        )
         result = {
             "run_id": run_id,
             "out": str(target),

@@ -406,7 +406,13 @@ class LocalLocker:
             report.note(f"{self.anchors.where} holds no anchor for this run: its chain's length cannot be proved")
         else:
             report.anchored_in.append(self.anchors.where)
-            if not anchor.get("signature"):
+            if not anchor.get("signature") and isinstance(self.anchors, ExportedAnchor):
+                report.note(
+                    "the exported anchor travels with this copy and is unsigned: it catches accidents, but proves "
+                    "nothing against whoever holds the copy (sign anchors with RESPONDER_ANCHOR_KEY or "
+                    "RESPONDER_ANCHOR_KMS_KEY)"
+                )
+            elif not anchor.get("signature"):
                 report.note(
                     f"the anchor in {self.anchors.where} is unsigned: it proves the folder against whoever can "
                     "write the folder, not against whoever can also write the run store (set RESPONDER_ANCHOR_KEY "
@@ -419,7 +425,42 @@ class LocalLocker:
         self.record(run_id, "exported", actor=actor, at=at, details={"to": str(out)})
         target = Path(out) / safe_name(run_id)
         shutil.copytree(self._dir(run_id), target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".incoming"))
+        write_exported_anchor(target, self.anchors.read(run_id) if self.anchors is not None else None)
         return target
+
+
+EXPORTED_ANCHOR = "anchor.json"
+
+
+def write_exported_anchor(target: Path, anchor: dict[str, Any] | None) -> None:
+    """Hand the chain's head over with the copy, so its recipient can check the log's length too."""
+    if anchor is not None:
+        (target / EXPORTED_ANCHOR).write_bytes(canonical(anchor))
+
+
+class ExportedAnchor:
+    """The head handed over with an exported copy (``anchor.json`` beside its custody log).
+
+    It travels with the copy, so unsigned it proves nothing against whoever holds the copy; signed, it
+    proves the copy against anyone without the key."""
+
+    where = "the anchor exported with the evidence"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def read(self, run_id: str) -> dict[str, Any] | None:
+        path = self.root / safe_name(run_id) / EXPORTED_ANCHOR
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError):
+            return {"count": 0, "head": "", "entry": {}}  # named by verify as an invalid anchor
+        return data if isinstance(data, dict) else {"count": 0, "head": "", "entry": {}}
+
+    def write(self, run_id: str, anchor: dict[str, Any]) -> bool:
+        raise ActionFailed("an exported copy is read-only: evidence is added in the locker it came from")
 
 
 def _recorded(entries: list[dict[str, Any]], name: str, digest: str) -> bool:

@@ -556,6 +556,9 @@ class S3Locker:
             path.write_bytes(self.read(run_id, name))
         (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         (target / "custody.jsonl").write_bytes(b"".join(canonical(e) + b"\n" for e in self.custody(run_id)))
+        from .local import write_exported_anchor
+
+        write_exported_anchor(target, self.anchors.read(run_id))
         return target
 
 

@@ -302,3 +302,19 @@ def test_unanchored_locker_says_what_it_cannot_prove(tmp_path: Path) -> None:
     assert any("not anchored" in n and "cut from the end" in n for n in report.notes)
     signed = filled(tmp_path / "signed").verify(RUN)
     assert signed.anchored_in == ["the run store"] and not any("unsigned" in n for n in signed.notes)
+
+
+def test_an_exported_copy_carries_its_anchor_and_a_cut_tail_is_named(tmp_path: Path) -> None:
+    from responder.evidence.local import ExportedAnchor
+
+    locker = filled(tmp_path)
+    target = locker.export(RUN, tmp_path / "handover", actor="dana", at=AT)
+    assert (target / "anchor.json").is_file()
+    copy = LocalLocker(tmp_path / "handover", anchors=ExportedAnchor(tmp_path / "handover"), signer=KEY)
+    report = copy.verify(RUN)
+    assert report.intact and report.anchored_in == ["the anchor exported with the evidence"]
+    lines = (target / "custody.jsonl").read_text().splitlines()
+    (target / "custody.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the hand-over entry cut from the copy
+    assert "custody_truncated" in {p["kind"] for p in copy.verify(RUN).problems}
+    unsigned_check = LocalLocker(tmp_path / "handover", anchors=ExportedAnchor(tmp_path / "handover"))
+    assert any("cannot" not in n for n in unsigned_check.verify(RUN).notes)

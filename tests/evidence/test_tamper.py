@@ -316,5 +316,5 @@ def test_an_exported_copy_carries_its_anchor_and_a_cut_tail_is_named(tmp_path: P
     lines = (target / "custody.jsonl").read_text().splitlines()
     (target / "custody.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the hand-over entry cut from the copy
     assert "custody_truncated" in {p["kind"] for p in copy.verify(RUN).problems}
-    unsigned_check = LocalLocker(tmp_path / "handover", anchors=ExportedAnchor(tmp_path / "handover"))
-    assert any("cannot" not in n for n in unsigned_check.verify(RUN).notes)
+    keyless = LocalLocker(tmp_path / "handover", anchors=ExportedAnchor(tmp_path / "handover"))
+    assert any("is signed (hmac-sha256) but no key is configured" in n for n in keyless.verify(RUN).notes)

@@ -36,11 +36,19 @@ def pick(obj: Any, *path: str, default: Any = None) -> Any:
     return cur
 
 
+# Characters XML 1.0 cannot carry (C0 controls other than tab/newline/return, U+FFFE, U+FFFF). AWS's query
+# APIs speak XML: a finding field holding one would make a tag or a policy call fail mid-run.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def text(value: Any) -> str | None:
-    """A string or None; numbers become their text, containers become None."""
+    """A string or None; numbers become their text, containers become None. Characters no AWS API can
+    carry become U+FFFD (the raw event keeps them as received)."""
     if value is None or isinstance(value, dict | list | bool):
         return None
     out = str(value).strip()
+    if not out.isprintable():
+        out = _NOT_XML.sub("\ufffd", out)
     return out or None
 
 

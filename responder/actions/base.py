@@ -147,6 +147,8 @@ class Action(ABC, Generic[InputT]):
     category: ClassVar[Category]
     mutates: ClassVar[bool] = False
     reversible: ClassVar[bool] = False
+    #: apply calls ``ctx.record_before`` before its first write: the engine claims the step then, in one write
+    records_before: ClassVar[bool] = False
     #: the output's ``steps`` are step specs the engine appends to the run (arguments as data, never templates)
     expands: ClassVar[bool] = False
     permissions: ClassVar[frozenset[str]] = frozenset()

@@ -540,27 +540,41 @@ class Engine:
                 return decision
 
         stored = rec if rec.version else None
-        claimed = self.store.begin_step(
-            run_id,
-            step.id,
-            owner=self.owner,
-            inputs=inputs,
-            now=now,
-            lease=timedelta(seconds=step.timeout * step.retry.attempts + 60),
-            is_stale=is_stale,
-            current=stored,
-            template=None if stored else rec,
-        )
-        if claimed is None:
-            current = self.store.get_step(run_id, step.id)
-            assert current is not None
-            return current
-        self.emit("step_started", run_id, step.id, action=step.action, attempt=claimed.attempts)
-        held = [claimed]
-        crashed_before = claimed.pending_before  # written by an attempt that never recorded its end
+        lease = timedelta(seconds=step.timeout * step.retry.attempts + 60)
+
+        def claim(pending_before: dict[str, Any] | None = None) -> StepRecord | None:
+            return self.store.begin_step(
+                run_id,
+                step.id,
+                owner=self.owner,
+                inputs=inputs,
+                now=self.clock.now(),
+                lease=lease,
+                is_stale=is_stale,
+                current=stored,
+                template=None if stored else rec,
+                pending_before=pending_before,
+            )
+
+        # An action that writes its "before" ahead (records_before) is claimed at that moment, in the same
+        # write: the write-ahead record still precedes the effect, and the step costs one store call less.
+        deferred = action_cls.records_before
+        held: list[StepRecord | None] = [None]
+        if not deferred:
+            held[0] = claim()
+            if held[0] is None:
+                current = self.store.get_step(run_id, step.id)
+                assert current is not None
+                return current
+        crashed_before = (held[0] or rec).pending_before  # from an attempt that never recorded its end
+        self.emit("step_started", run_id, step.id, action=step.action, attempt=(held[0] or rec).attempts + deferred)
 
         def record_before(before: dict[str, Any]) -> None:
-            if held[0].pending_before is None:
+            if held[0] is None:
+                held[0] = claim(pending_before=before)
+                if held[0] is None:
+                    raise StepClaimed(f"step {step.id} is held by another worker")
+            elif held[0].pending_before is None:
                 held[0] = self.store.set_step(run_id, step.id, current=held[0], pending_before=before)
 
         ctx.record_before = record_before
@@ -568,11 +582,13 @@ class Engine:
         retries = [0]
         try:
             outcome: Outcome = self.with_retry(step, action.apply, ctx, model, counter=retries)
+        except StepClaimed:
+            return self.store.get_step(run_id, step.id) or rec
         except ResponderError as exc:
             if literal and isinstance(exc, TargetChanged):  # the attacker's leftover is gone: nothing to contain
-                return self._skip(run_id, step, held[0], f"skipped: {exc.message}")
-            return self._failed(run_id, step, held[0], exc, started, retries[0])
-        claimed = held[0]
+                return self._skip(run_id, step, held[0] or rec, f"skipped: {exc.message}")
+            return self._failed(run_id, step, held[0] or rec, exc, started, retries[0])
+        claimed = held[0] or rec
         if crashed_before is not None and not outcome.changed and crashed_before != outcome.after:
             # the effect is ours, from the attempt that crashed before recording it: keep its "before"
             outcome = outcome.model_copy(

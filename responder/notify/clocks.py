@@ -177,9 +177,11 @@ def sent(store: RunStore, run_id: str, regime_id: str) -> dict[str, datetime]:
     return out
 
 
-def regimes_in_play(store: RunStore, run_id: str, settings: NotifySettings) -> list[str]:
+def regimes_in_play(
+    store: RunStore, run_id: str, settings: NotifySettings, entry: dict[str, Any] | None = None
+) -> list[str]:
     """The run's regimes from the register, else the organisation's configured ones."""
-    entry = register.get_entry(store, run_id) or {}
+    entry = entry if entry is not None else (register.get_entry(store, run_id) or {})
     known = list((entry.get("regimes") or {}).keys())
     return known or list(settings.regimes)
 
@@ -194,7 +196,12 @@ def refresh(store: RunStore, run_id: str, settings: NotifySettings, *, now: date
         recorded[StartEvent.DISCOVERY] = recorded[StartEvent.AWARENESS]
     start_times = {k: v for k, v in recorded.items() if v is not None}
     clocks = []
-    for regime_id in regimes_in_play(store, run_id, settings):
+    submissions: dict[str, dict[str, datetime]] = {}
+    for item in store.list_items(SENT_KIND, f"{run_id}#"):  # one read for every regime's submissions
+        at = _parse(item.get("at"))
+        if at and item.get("regime"):
+            submissions.setdefault(item["regime"], {})[item["milestone"]] = at
+    for regime_id in regimes_in_play(store, run_id, settings, entry):
         regime = get_regime(regime_id)
         calendar = None
         if needs_calendar(regime):
@@ -203,7 +210,7 @@ def refresh(store: RunStore, run_id: str, settings: NotifySettings, *, now: date
             )
             calendar = HolidayCalendar(code or "US")
         zone = regime_zone(regime, settings.zone)
-        submitted = sent(store, run_id, regime_id)
+        submitted = submissions.get(regime_id, {})
         decision = (decisions.get(regime_id) or {}).get("decision", register.Decision.PENDING.value)
         for milestone in regime.milestones:
             due = milestone_due(regime, milestone, start_times, submitted, zone=zone, calendar=calendar)

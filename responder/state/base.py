@@ -203,6 +203,7 @@ class RunStore(ABC):
         return sorted(records, key=lambda s: s.index)
 
     def ensure_step(self, record: StepRecord) -> StepRecord:
+        record = record.model_copy(update={"version": max(record.version, 1)})
         existing = self._insert_if_absent(
             f"RUN#{record.run_id}", f"STEP#{record.step_id}", record.model_dump(mode="json")
         )
@@ -221,6 +222,7 @@ class RunStore(ABC):
         current: StepRecord | None = None,
         template: StepRecord | None = None,
         retry_finished: bool = True,
+        pending_before: dict[str, Any] | None = None,
     ) -> StepRecord | None:
         """Write-ahead: mark the step running *before* its effect. None if it is done or held by another.
 
@@ -238,6 +240,8 @@ class RunStore(ABC):
                     "inputs": inputs,
                     "started_at": iso(now),
                     "attempts": 1,
+                    "version": 1,  # stored: version 0 means "not stored yet" to _write_step
+                    "pending_before": pending_before,
                 }
             ).model_dump(mode="json")
             existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", fresh)
@@ -269,6 +273,8 @@ class RunStore(ABC):
                 error_type=None,
                 retryable=False,
             )
+            if pending_before is not None and item.get("pending_before") is None:
+                item["pending_before"] = pending_before  # the first attempt's "before" is the one that counts
             claimed["item"] = item
             return item
 
@@ -294,13 +300,26 @@ class RunStore(ABC):
             item["lease_until"] = None
             return item
 
+        return self._write_step(run_id, step_id, change, current)
+
+    def _write_step(
+        self,
+        run_id: str,
+        step_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        current: StepRecord | None,
+    ) -> StepRecord:
+        """Write a step against the copy the caller holds; a step decided before it was ever stored
+        (skipped, refused at once) is inserted in one call instead of a failed update and a read."""
+        if current is not None and current.version == 0:
+            item = {**change(current.model_dump(mode="json")), "version": 1}
+            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", item)
+            if existing is None:
+                return StepRecord.model_validate(item)
+            current = StepRecord.model_validate(existing)  # someone stored it meanwhile: update that
         out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change, self._known(current))
         if out is None:
-            if current is None:
-                raise KeyError(f"{run_id}/{step_id}")
-            item = change(current.model_dump(mode="json"))  # a step decided before it was ever stored
-            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", item)
-            out = existing if existing is not None else item
+            raise KeyError(f"{run_id}/{step_id}")
         return StepRecord.model_validate(out)
 
     def set_step(self, run_id: str, step_id: str, *, current: StepRecord | None = None, **fields: Any) -> StepRecord:
@@ -308,14 +327,7 @@ class RunStore(ABC):
             item.update({k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()})
             return item
 
-        out = self._mutate(f"RUN#{run_id}", f"STEP#{step_id}", change, self._known(current))
-        if out is None:
-            if current is None:
-                raise KeyError(f"{run_id}/{step_id}")
-            item = change(current.model_dump(mode="json"))
-            existing = self._insert_if_absent(f"RUN#{run_id}", f"STEP#{step_id}", item)
-            out = existing if existing is not None else item
-        return StepRecord.model_validate(out)
+        return self._write_step(run_id, step_id, change, current)
 
     # --- approvals ----------------------------------------------------------------------------
     def request_approval(self, record: ApprovalRecord) -> ApprovalRecord:

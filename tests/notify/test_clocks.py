@@ -45,8 +45,9 @@ def test_clocks_follow_events_decisions_and_submissions(store) -> None:
 
     with pytest.raises(BadInput, match="needs its time"):
         clocks.record_start(store, "run-1", "materiality", at=None, reason="board", by="cfo", now=NOW)
+    later = datetime(2026, 4, 2, 15, tzinfo=UTC)  # recorded after the determination, never before it
     clocks.record_start(store, "run-1", "materiality", at=datetime(2026, 4, 2, 14, tzinfo=UTC),
-                        reason="disclosure committee", by="cfo", now=NOW)
+                        reason="disclosure committee", by="cfo", now=later)
     clocks.mark_sent(store, "run-1", "nis2", "incident-notification", at=datetime(2026, 3, 29, 10, tzinfo=UTC),
                      by="ciso", now=NOW)
     register.decide(store, "run-1", "hipaa", "not-required", reason="no PHI", by="dpo", at=NOW)

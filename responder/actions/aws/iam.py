@@ -412,6 +412,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
     Output = DeactivateAccessKeyOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetAccessKeyLastUsed"})
     undo_permissions = frozenset({"iam:ListAccessKeys", "iam:UpdateAccessKey"})
@@ -560,6 +561,7 @@ class RevokeSessions(Action[RevokeSessionsInput]):
     Output = RevokeSessionsOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset(
         {
@@ -696,6 +698,7 @@ class QuarantinePrincipal(Action[QuarantineInput]):
     Output = QuarantineOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset(
         {
@@ -897,6 +900,7 @@ class TagPrincipal(Action[TagPrincipalInput]):
     Input = TagPrincipalInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"iam:ListUserTags", "iam:ListRoleTags", "iam:TagUser", "iam:TagRole"})
     undo_permissions = frozenset(

@@ -59,6 +59,7 @@ def validate_source(source: Source, registry: Registry) -> tuple[Playbook | None
             problems.append(_problem(source, loc, message))
         return None, problems
 
+    _check_triggers_and_inputs(source, data, playbook, problems)
     seen: dict[str, int] = {}
     first_contain: str | None = None
     outputs_of: dict[str, set[str] | None] = {}
@@ -97,6 +98,44 @@ def validate_source(source: Source, registry: Registry) -> tuple[Playbook | None
                 )
             )
     return (playbook if not problems else None), problems
+
+
+def _finding_path_problem(chain: tuple[str, ...]) -> str | None:
+    """A dotted path into the finding (a trigger's ``match`` key, or a template's ``finding.…``)."""
+    if not chain or chain[0] not in _FINDING_FIELDS:
+        return f"finding has no field {chain[0] if chain else ''!r}"
+    if len(chain) > 1 and chain[0] == "target" and chain[1] not in (*RESOURCE_KINDS, "get"):
+        return f"finding.target has no kind {chain[1]!r}; kinds: {', '.join(RESOURCE_KINDS)}"
+    return None
+
+
+def _check_triggers_and_inputs(
+    source: Source, data: dict[str, Any], playbook: Playbook, problems: list[Problem]
+) -> None:
+    """A misspelt match path never matches and a misspelt input renders nothing: both are said here."""
+    for index, trigger in enumerate(playbook.triggers):
+        base: tuple[Any, ...] = ("trigger",) if "trigger" in data and "triggers" not in data else ("triggers", index)
+        for path in trigger.match:
+            message = _finding_path_problem(tuple(path.split(".")))
+            if message:
+                problems.append(_problem(source, (*base, "match", path), f"match path {path!r}: {message}"))
+    for name, value in playbook.inputs.items():
+        for loc, text in _strings(value, ("inputs", name)):
+            if not templating.is_template(text):
+                continue
+            error = templating.check_syntax(text)
+            if error:
+                problems.append(_problem(source, loc, error))
+                continue
+            for chain in templating.references(text):
+                if chain[0] == "finding" and len(chain) > 1:
+                    message = _finding_path_problem(chain[1:])
+                elif chain[0] == "steps":
+                    message = "inputs are rendered before any step runs: read step outputs in a step's `with`"
+                else:
+                    message = None
+                if message:
+                    problems.append(_problem(source, loc, message))
 
 
 def _check_arguments(
@@ -170,10 +209,8 @@ def _reference_problem(
     root = chain[0]
     if root == "inputs" and len(chain) > 1 and chain[1] not in playbook.inputs:
         return f"undefined input {chain[1]!r}; declared inputs: {', '.join(playbook.inputs) or 'none'}"
-    if root == "finding" and len(chain) > 1 and chain[1] not in _FINDING_FIELDS:
-        return f"finding has no field {chain[1]!r}"
-    if root == "finding" and len(chain) > 2 and chain[1] == "target" and chain[2] not in (*RESOURCE_KINDS, "get"):
-        return f"finding.target has no kind {chain[2]!r}; kinds: {', '.join(RESOURCE_KINDS)}"
+    if root == "finding" and len(chain) > 1:
+        return _finding_path_problem(chain[1:])
     if root == "steps" and len(chain) > 1:
         ref = chain[1]
         if ref == step_id:
@@ -201,8 +238,11 @@ def validate_file(
     if playbook.runbook:
         roots = (Path(path).resolve().parent.parent, Path.cwd(), Path(__file__).resolve().parents[2])
         if not any((root / playbook.runbook).is_file() for root in roots):
-            return None, [_problem(source, ("runbook",), f"no runbook at {playbook.runbook} (relative to the "
-                                                         "folder above playbooks/)")]
+            return None, [
+                _problem(
+                    source, ("runbook",), f"no runbook at {playbook.runbook} (relative to the folder above playbooks/)"
+                )
+            ]
     return LoadedPlaybook(playbook, source.path, source.digest), []
 
 

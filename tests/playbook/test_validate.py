@@ -123,3 +123,45 @@ def test_load_raises_with_every_problem(tmp_path: Path) -> None:
     text = str(info.value)
     assert "a.yaml:11: steps[0].action: unknown action 'nope.nothing'" in text
     assert "b.yaml:" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("    min_severity: 4\n", "    min_severity: 4\n    match:\n      princpal.user_type: IAMUser\n"),
+            "pb.yaml:8: triggers[0].match.princpal.user_type: match path 'princpal.user_type': finding has no field",
+        ),
+        (
+            ("    min_severity: 4\n", "    min_severity: 4\n    match:\n      target.bukket.bucket_name: x\n"),
+            "pb.yaml:8: triggers[0].match.target.bukket.bucket_name: match path 'target.bukket.bucket_name': "
+            "finding.target has no kind 'bukket'",
+        ),
+        (
+            ("{{ finding.resource.access_key_id }}", "{{ finding.princpal.access_key_id }}"),
+            "pb.yaml:8: inputs.key: finding has no field 'princpal'",
+        ),
+        (
+            ("{{ finding.resource.access_key_id }}", "{{ finding.target.s3bucket.bucket_name }}"),
+            "pb.yaml:8: inputs.key: finding.target has no kind 's3bucket'",
+        ),
+        (
+            ("{{ finding.resource.access_key_id }}", "{{ steps.capture.output.name }}"),
+            "pb.yaml:8: inputs.key: inputs are rendered before any step runs",
+        ),
+    ],
+)
+def test_trigger_match_paths_and_inputs_are_checked(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    found = problems(GOOD.replace(*change), tmp_path)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_derived_views_are_valid_in_templates_and_match_paths(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    min_severity: 4\n", "    min_severity: 4\n    match:\n      principal.user_type: IAMUser\n"
+    )
+    text = text.replace("{{ finding.resource.access_key_id }}", "{{ finding.principal.access_key_id }}")
+    text = text.replace(
+        "{{ finding.resource.user_name }}", "{{ finding.target.get('iam_user') or finding.resource_kinds }}"
+    )
+    assert problems(text, tmp_path) == []

@@ -29,6 +29,8 @@ from .errors import ConfigInvalid
 
 INFO_FILE = "drill.json"
 START_TIMEOUT_S = 20.0
+#: a drill nobody has touched for this long stops by itself (``RESPONDER_DRILL_IDLE_S``): no forgotten emulators
+IDLE_TIMEOUT_S = float(os.environ.get("RESPONDER_DRILL_IDLE_S", 4 * 3600))
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -278,7 +280,14 @@ def serve(home: Path) -> None:
             self.wfile.write(payload)
 
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    control.timeout = 60  # handle_request wakes at least this often to check the idle time
     control_url = f"http://127.0.0.1:{control.server_address[1]}"
+    last_seen = [time.monotonic()]
+
+    def touched(*_: Any) -> None:
+        last_seen[0] = time.monotonic()
+
+    control.verify_request = lambda *a: touched() or True  # type: ignore[method-assign]
 
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
@@ -289,10 +298,12 @@ def serve(home: Path) -> None:
     tmp.write_text(json.dumps({"pid": os.getpid(), "endpoint": endpoint, "control": control_url}))
     tmp.replace(_info_path(home))
     try:
-        control.serve_forever()
+        while time.monotonic() - last_seen[0] < IDLE_TIMEOUT_S:
+            control.handle_request()
     except KeyboardInterrupt:
         pass
     finally:
+        _info_path(home).unlink(missing_ok=True)
         keep.close()
         server.stop()
 

@@ -95,3 +95,13 @@ def with_scope_logs(scope_logs: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("RESPONDER_CLOUDTRAIL", str(scope_logs.cloudtrail_dir))
     monkeypatch.setenv("RESPONDER_FLOW_LOGS", str(scope_logs.flow_logs_dir))
     return scope_logs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drills_end_with_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`--sandbox` commands leave a drill daemon for the next command; the test session ends them all."""
+    yield
+    from responder import drill
+
+    for info in tmp_path_factory.getbasetemp().rglob(drill.INFO_FILE):
+        drill.down(info.parent)

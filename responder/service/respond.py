@@ -26,6 +26,7 @@ from ..clock import iso
 from ..engine.results import RunResult
 from ..engine.runner import Engine, run_id_for
 from ..errors import BadInput
+from ..evidence.base import check_not_forgotten
 from ..findings.model import Finding
 from ..playbook import match as matcher
 from ..playbook.validate import LoadedPlaybook
@@ -128,6 +129,8 @@ class Responder:
             return [] if dry_run else [self.triage(finding, received_at)]
         results = []
         for loaded in chosen:
+            if not dry_run:  # a store that lost this run must not start it again (containment repeated)
+                check_not_forgotten(self.engine.store, self.engine.evidence, run_id_for(finding.id, loaded.playbook.id))
             result = self.engine.run(loaded, finding, dry_run=dry_run, received_at=received_at)
             if not dry_run and not result.created:
                 self.keep_version(result.run_id, finding)
@@ -186,6 +189,7 @@ class Responder:
         run_id = run_id_for(finding.id, TRIAGE)
         finding_json = finding.model_copy(update={"raw": redact(finding.raw)}).model_dump(mode="json")
         declined = self.declined(finding)
+        check_not_forgotten(engine.store, engine.evidence, run_id)
         record = RunRecord(
             run_id=run_id,
             finding_id=finding.id,

@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from ..actions.base import Action
 from ..errors import ActionFailed
+from ..playbook import templating
 from ..playbook.model import Step
 from ..state.records import StepRecord, StepState
-from . import templating
 
 
 @dataclass(frozen=True)

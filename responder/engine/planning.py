@@ -15,10 +15,10 @@ from ..clock import iso
 from ..config import Posture
 from ..errors import ActionFailed, ResponderError
 from ..findings.model import Finding
+from ..playbook import templating
 from ..playbook.validate import LoadedPlaybook
 from ..state.records import RunRecord, StepRecord, StepState
 from . import inputs as step_inputs
-from . import templating
 from .results import Plan, PlannedStep
 
 if TYPE_CHECKING:

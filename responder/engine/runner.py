@@ -41,13 +41,13 @@ from ..errors import (
     step_context,
 )
 from ..findings.model import Finding
+from ..playbook import templating
 from ..playbook.model import Step
 from ..playbook.validate import LoadedPlaybook
 from ..redact import redact
 from ..state.base import RunStore
 from ..state.records import ApprovalRecord, RunRecord, RunStatus, StepRecord, StepState
 from . import inputs as step_inputs
-from . import templating
 from .approvals import Approvals
 from .events import EngineEvent, Observer, no_observer
 from .owner import is_stale, new_owner

@@ -17,9 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..actions.base import Category
 from ..actions.registry import Registry
-from ..engine import templating
 from ..errors import PlaybookInvalid, Problem
 from ..findings.model import RESOURCE_KINDS, Finding
+from . import templating
 from .loader import Source, discover, dotted, load_source
 from .model import Playbook
 

@@ -34,4 +34,6 @@ def test_actions_declare_what_they_need(name: str) -> None:
     if cls.reversible:
         assert cls.undo is not Action.undo, f"{name} is reversible but has no undo"
     if cls.category == Category.EVIDENCE:
-        assert not cls.mutates or name.startswith(("aws.ec2.snapshot", "aws.rds.snapshot")), f"{name}: evidence must not change targets"
+        assert not cls.mutates or name.startswith(("aws.ec2.snapshot", "aws.rds.snapshot")), (
+            f"{name}: evidence must not change targets"
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from responder.engine import templating
 from responder.errors import ActionFailed
+from responder.playbook import templating
 
 
 @pytest.mark.parametrize(

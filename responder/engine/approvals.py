@@ -18,6 +18,29 @@ if TYPE_CHECKING:
     from .runner import Engine
 
 
+def record_decision(
+    store: Any,
+    run_id: str,
+    step_id: str,
+    *,
+    approved: bool,
+    by: str,
+    reason: str | None,
+    via: str,
+    at: datetime,
+    event: str = "approval_decided",
+) -> tuple[ApprovalRecord, bool]:
+    """The one way a decision is recorded (CLI, Slack, timeout): the first wins, and it is audited.
+
+    Returns the decision in force and whether this call made it.
+    """
+    decided, won = store.decide(run_id, step_id, approved=approved, by=by, reason=reason, at=at, via=via)
+    store.audit(
+        run_id, at, event, actor=f"{via}:{by}", step=step_id, decision=decided.state.value, applied=won, reason=reason
+    )
+    return decided, won
+
+
 class Approvals:
     """The approval gate in front of a step, and the timeout rule."""
 
@@ -147,7 +170,8 @@ class Approvals:
             assert run is not None
             self.notify(updated, run, None)
             return updated
-        decided, _ = self.engine.store.decide(
+        decided, _ = record_decision(
+            self.engine.store,
             approval.run_id,
             approval.step_id,
             approved=approval.on_timeout == "approve",
@@ -155,13 +179,6 @@ class Approvals:
             reason=f"no answer by {approval.timeout_at}: default {approval.on_timeout}",
             at=now,
             via="timeout",
-        )
-        self.engine.store.audit(
-            approval.run_id,
-            now,
-            "approval_timed_out",
-            actor="timeout",
-            step=approval.step_id,
-            decision=decided.state.value,
+            event="approval_timed_out",
         )
         return decided

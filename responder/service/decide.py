@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..engine.approvals import record_decision
 from ..engine.runner import Engine
 from ..errors import BadInput
 from ..state.records import ApprovalRecord
@@ -30,17 +31,8 @@ def decide(
         raise BadInput(
             f"no approval is pending for step {step_id!r} of run {run_id}; `responder runs {run_id}` shows it"
         )
-    now = engine.clock.now()
-    decided, won = store.decide(run_id, step_id, approved=approved, by=by, reason=reason, at=now, via=via)
-    store.audit(
-        run_id,
-        now,
-        "approval_decided",
-        actor=f"{via}:{by}",
-        step=step_id,
-        decision=decided.state.value,
-        applied=won,
-        reason=reason,
+    decided, won = record_decision(
+        store, run_id, step_id, approved=approved, by=by, reason=reason, via=via, at=engine.clock.now()
     )
     if won and announce is not None:
         try:

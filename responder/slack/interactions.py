@@ -9,7 +9,8 @@ Order matters, and each check refuses before anything is recorded:
 3. the approval exists, is still pending and not past its timeout (the sweep applies the default);
 4. the clicking user is allowed: a listed Slack user id, or a member of a listed user group
    (``usergroups.users.list``, cached for a minute) — never the ``username``/``name`` the payload carries;
-5. ``store.decide`` records exactly one decision; a second click gets the first decision back.
+5. ``record_decision`` (the one decide path, shared with the CLI and the timeout) records exactly one
+   decision; a second click gets the first decision back.
 
 The caller answers Slack at once and resumes the run elsewhere (Slack waits only 3 seconds).
 """
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ..clock import iso
+from ..engine.approvals import record_decision
 from ..state.base import RunStore
 from ..state.records import ApprovalRecord, ApprovalState
 from . import messages
@@ -186,23 +188,15 @@ def handle(
         )
         return Reply(403, "you are not among the approvers of this step", run_id, step_id, approval=approval)
     name = str(user.get("username") or user.get("name") or user_id)[:80]
-    decided, won = store.decide(
+    decided, won = record_decision(
+        store,
         run_id,
         step_id,
         approved=approve,
         by=user_id,
         reason=f"{'approved' if approve else 'denied'} in Slack by {name}",
-        at=now,
         via="slack",
-    )
-    store.audit(
-        run_id,
-        now,
-        "approval_decided",
-        actor=f"slack:{user_id}",
-        step=step_id,
-        decision=decided.state.value,
-        applied=won,
+        at=now,
     )
     if won and client is not None:
         update_message(client, decided)

@@ -6,6 +6,7 @@ GuardDuty findings arrive in camelCase (EventBridge) and PascalCase (boto3/CLI `
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -63,16 +64,19 @@ def list_of(value: Any) -> list[Any]:
 
 
 def number(value: Any, default: float | None = None) -> float | None:
+    """A finite float or ``default``: ``"NaN"``, ``"1e999"`` and huge integers are not numbers here."""
     if isinstance(value, bool):
         return default
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
+    try:
+        if isinstance(value, int | float):
+            out = float(value)
+        elif isinstance(value, str):
+            out = float(value.strip())
+        else:
             return default
-    return default
+    except (ValueError, OverflowError):
+        return default
+    return out if math.isfinite(out) else default
 
 
 _TIME_FORMATS = (

@@ -29,6 +29,7 @@ MAX_YAML_NODES         20,000        after alias expansion (an alias counts ever
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..errors import FindingInvalid
@@ -56,13 +57,24 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if math.isinf(value):
+        raise _TooBig(f"the number {digits[:20]}… is beyond the range of a float")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _TooBig(f"{name} is not a JSON number")
+
+
 def decode_json(text: str, name: str, field: str = "(root)", *, check: bool = True) -> Any:
     """``json.loads`` held to the limits: depth, number size, Unicode. Raises ``json.JSONDecodeError`` for
     malformed text (callers word that themselves) and ``FindingInvalid`` for a limit exceeded.
 
     ``check=False`` leaves the structure pass to the caller (who first counts the findings, cheaply)."""
     try:
-        data = json.loads(text, parse_int=_bounded_int)
+        data = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
     except _TooBig as exc:
         raise FindingInvalid(name, field, str(exc)) from None
     except RecursionError:
@@ -96,10 +108,7 @@ def check_structure(data: Any, name: str, field: str = "(root)") -> None:
             if depth > MAX_JSON_DEPTH:
                 break
             stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            if not _valid_text(value):
-                break
-        elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_INT_BITS:
+        elif _bad_scalar(value):
             break
     else:
         return
@@ -107,6 +116,17 @@ def check_structure(data: Any, name: str, field: str = "(root)") -> None:
     if len(where) > 120:
         where = where[:100] + "…"
     raise FindingInvalid(name, _join(field, where), problem)
+
+
+def _bad_scalar(value: Any) -> bool:
+    """A string that is not valid Unicode, an integer beyond MAX_INT_DIGITS, a float that is not finite."""
+    if isinstance(value, str):
+        return not _valid_text(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value.bit_length() > _MAX_INT_BITS
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _valid_text(value: str) -> bool:
@@ -144,7 +164,9 @@ def _locate(data: Any) -> tuple[str, str]:
         elif isinstance(value, str) and not _valid_text(value):
             return path, "holds a lone surrogate (not valid Unicode)"
         elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_INT_BITS:
-            return path, f"a number of more than {MAX_INT_DIGITS} digits exceeds the limit"
+            return path, f"a number of more than {MAX_INT_DIGITS} digits exceeds the limit (MAX_INT_DIGITS)"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return path, f"{value} is not a JSON number"
     return "", "exceeds a limit"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from responder.errors import FindingInvalid
-from responder.findings import parse_event
+from responder.findings import load_text, parse_event
 from responder.findings.limits import (
     MAX_FINDINGS,
     MAX_INT_DIGITS,
@@ -255,3 +255,23 @@ def test_shipped_playbooks_are_far_inside_the_limits() -> None:
     for path in sorted((ROOT / "playbooks").glob("*.yaml")):
         _, problems = load_source(path)
         assert not [p for p in problems if "limit" in p.message], problems
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("1e999", "beyond the range of a float"), ("NaN", "NaN is not a JSON number"), ("-Infinity", "not a JSON number")],
+)
+def test_numbers_that_are_not_finite_are_refused(number: str, expected: str) -> None:
+    body = json.dumps(event()).replace('"count": 2', f'"count": {number}')
+    with pytest.raises(FindingInvalid, match=expected):
+        load_text(body, "numbers.json")
+
+
+def test_number_fields_in_text_that_are_not_finite_are_absent_or_named() -> None:
+    doc = event()
+    doc["detail"]["service"]["count"] = "1e999"
+    (finding,) = parse_event(doc, "text-numbers.json")
+    assert finding.count == 1
+    doc["detail"]["severity"] = "NaN"
+    with pytest.raises(FindingInvalid, match=r"detail\.severity: not a number"):
+        parse_event(doc, "text-numbers.json")

@@ -4,9 +4,9 @@ Events and playbooks come from outside (an EventBridge bus, a file an operator w
 pull request). Without bounds a few hundred bytes can hang or crash the reader: a YAML "billion laughs"
 expands exponentially, recursive aliases never end, JSON or YAML nested thousands deep exhausts Python's
 stack, a 5,000-digit integer exceeds Python's integer-conversion limit, ``NaN``/``Infinity``/``1e999``
-break every later ``int()``, a lone surrogate (``"\\ud800"``) cannot be written to SQLite, a log or Slack. Each bound below is far above what AWS publishes and far
-below what hurts; beyond it the reader raises a ``BadInput`` (exit 2) that names the file or event and
-what exceeded which limit, before any playbook runs.
+break every later ``int()``, a lone surrogate (``"\\ud800"``) cannot be written to SQLite, a log or Slack.
+Each bound below is far above what AWS publishes and far below what hurts; beyond it the reader raises a
+``BadInput`` (exit 2) that names the file or event and what exceeded which limit, before any playbook runs.
 
 =====================  ============  ==========================================================
 limit                  value         why this value

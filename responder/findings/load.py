@@ -109,17 +109,19 @@ def _dispatch(data: Any, name: str, prefix: str) -> list[Finding]:
 
     records = data.get("Records")
     if isinstance(records, list) and records and isinstance(dict_of(records[0]).get("Sns"), dict):
-        out = []
+        messages: list[tuple[str, Any]] = []
         for index, record in enumerate(records):
             message = dict_of(dict_of(record).get("Sns")).get("Message")
             field = f"{where}Records[{index}].Sns.Message"
             if not isinstance(message, str):
                 raise FindingInvalid(name, field, "missing: expected the event as JSON text")
             try:
-                inner = decode_json(message, name, field)
+                messages.append((field, decode_json(message, name, field)))
             except json.JSONDecodeError as exc:
                 raise FindingInvalid(name, field, f"invalid JSON: {exc.msg}") from None
-            check_count(_count(inner), name, field)
+        check_count(sum(_count(inner) for _, inner in messages), name, f"{where}Records")  # all messages together
+        out = []
+        for field, inner in messages:
             out.extend(_dispatch(inner, name, field))
         return out
 

@@ -275,3 +275,10 @@ def test_number_fields_in_text_that_are_not_finite_are_absent_or_named() -> None
     doc["detail"]["severity"] = "NaN"
     with pytest.raises(FindingInvalid, match=r"detail\.severity: not a number"):
         parse_event(doc, "text-numbers.json")
+
+
+def test_findings_split_over_sns_records_count_together() -> None:
+    half = {"Findings": [{"Id": f"f-{i}"} for i in range(MAX_FINDINGS // 2 + 1)]}
+    sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(half)}} for _ in range(2)]}
+    with pytest.raises(FindingInvalid, match=f"holds {2 * (MAX_FINDINGS // 2 + 1)} findings"):
+        parse_event(sns, "sns.json")

@@ -72,13 +72,14 @@ def parse_event(data: Any, name: str = "event") -> list[Finding]:
     findings = _dispatch(data, name, "")
     if not findings:
         raise FindingInvalid(name, "(root)", "holds no findings")
+    check_count(len(findings), name)  # wrappers nested deeper than _count looks still count
     return findings
 
 
 def _count(data: Any, depth: int = 0) -> int:
     """How many findings an event holds, from its wrappers alone (no finding is parsed)."""
     if depth > 4:
-        return 1
+        return len(data) if isinstance(data, list) else 1
     if isinstance(data, list):
         if len(data) > MAX_FINDINGS:
             return len(data)

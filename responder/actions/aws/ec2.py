@@ -25,6 +25,7 @@ from ..self_guard import refuse_own_instance
 from . import _ec2_groups as groups
 from . import _ec2_lookup as look
 from . import _sharing
+from ._observed import fresh_output
 from .common import jsonable
 
 _TAG_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -80,6 +81,9 @@ class CaptureInstanceOutput(ActionOutput):
     sha256: str = ""
     console_artifact: str | None = None
     screenshot_artifact: str | None = None
+    termination_protection: bool | None = None
+    shutdown_behavior: str | None = None
+    captured_at: str | None = None  # when it was read: containment moments later reuses the attributes
 
 
 class CaptureInstance(Action[CaptureInstanceInput]):
@@ -132,7 +136,6 @@ class CaptureInstance(Action[CaptureInstanceInput]):
         # so the second round (group rules, profile) does not wait for them
         apart = {k: parallel.start(reads.pop(k)) for k in _APART if k in reads}
         first = parallel.settle(reads)
-        first.update({k: pending.settled() for k, pending in apart.items()})
         inst = first["instance"].get()
         enis = first["network_interfaces"].get()
         group_ids = sorted({*(g["GroupId"] for g in inst.get("SecurityGroups", [])),
@@ -146,6 +149,7 @@ class CaptureInstance(Action[CaptureInstanceInput]):
             more["instance_profile"] = lambda: iam().get_instance_profile(
                 InstanceProfileName=profile_name)["InstanceProfile"]
         second = parallel.settle(more)
+        first.update({k: pending.settled() for k, pending in apart.items()})
         state: dict[str, Any] = {
             "captured_at": ctx.now.isoformat(), "instance": inst,
             "tags": {t["Key"]: t["Value"] for t in inst.get("Tags", [])},
@@ -236,7 +240,10 @@ class CaptureInstance(Action[CaptureInstanceInput]):
             autoscaling_group=(state.get("autoscaling") or {}).get("AutoScalingGroupName"),
             target_group_arns=sorted({t["target_group_arn"] for t in state["target_groups"]}),
             artifact=artifact.name, sha256=artifact.sha256, console_artifact=console_name,
-            screenshot_artifact=screenshot_name)
+            screenshot_artifact=screenshot_name,
+            termination_protection=bool(state["attributes"].get("DisableApiTermination")),
+            shutdown_behavior=state["attributes"].get("InstanceInitiatedShutdownBehavior"),
+            captured_at=state["captured_at"])
         return Outcome(changed=False, summary=f"captured instance {inp.instance_id} → {artifact.name} "
                        f"(sha256 {artifact.sha256[:12]}…)", output=out.model_dump(), artifacts=artifacts,
                        notes=notes)
@@ -358,6 +365,16 @@ class ProtectInstance(Action[InstanceInput]):
     undo_permissions = permissions
     WANTED = {"termination_protection": True, "shutdown_behavior": "stop"}
 
+    def _observed(self, ctx: StepContext, inp: InstanceInput) -> dict[str, Any] | None:
+        """The attributes this run's capture read moments ago, when they show protection is needed (a change
+        it makes anyway, so nothing stale can make it skip one); else None and the state is read now."""
+        seen = fresh_output(ctx, lambda o: o.get("instance_id") == inp.instance_id and "shutdown_behavior" in o)
+        if not seen:
+            return None
+        state = {"termination_protection": bool(seen.get("termination_protection")),
+                 "shutdown_behavior": seen.get("shutdown_behavior")}
+        return state if state != self.WANTED else None
+
     def _state(self, ctx: StepContext, inp: InstanceInput) -> dict[str, Any]:
         ec2 = _ec2(ctx)
         found = parallel.read_all({  # three reads at once; a missing instance is still the error raised
@@ -376,17 +393,20 @@ class ProtectInstance(Action[InstanceInput]):
                                           InstanceInitiatedShutdownBehavior={"Value": state["shutdown_behavior"]})
 
     def plan(self, ctx: StepContext, inp: InstanceInput) -> Change:
-        state = self._state(ctx, inp)
+        state = self._observed(ctx, inp) or self._state(ctx, inp)
         return Change(will_change=state != self.WANTED, summary=f"termination protection on, shutdown → stop for "
                       f"{inp.instance_id}", before=state, after=dict(self.WANTED))
 
     def apply(self, ctx: StepContext, inp: InstanceInput) -> Outcome:
-        state = self._state(ctx, inp)
+        observed = self._observed(ctx, inp)
+        state = observed or self._state(ctx, inp)
         out = ProtectInstanceOutput(instance_id=inp.instance_id).model_dump()
         if state == self.WANTED:
             return Outcome(changed=False, summary=f"{inp.instance_id} already protected", before=state,
                            after=state, output=out)
-        self._set(ctx, inp, self.WANTED, state)
+        # from an observation, both attributes are written: whatever changed since, the instance ends protected
+        self._set(ctx, inp, self.WANTED, {"termination_protection": None, "shutdown_behavior": None}
+                  if observed else state)
         return Outcome(changed=True, summary=f"protected {inp.instance_id} (was: termination protection "
                        f"{state['termination_protection']}, shutdown {state['shutdown_behavior']})",
                        before=state, after=dict(self.WANTED), output=out)

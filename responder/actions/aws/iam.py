@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
 
 from ...aws import parallel
 from ...errors import Kept, Refused, TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
+from ._observed import observed_recently
 from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
 
 REVOKE_POLICY = "responder-revoke-sessions"
@@ -85,25 +85,6 @@ def _check_exists(iam: Any, ref: PrincipalRef) -> None:
 # Capture reads. Round 1 is every read the principal's name allows, issued at once; round 2 is what
 # round 1 named (inline policy documents, each key's last use). A key whose last use this run already
 # read moments ago (the key-resolution step) is not asked again.
-FRESH_FOR = timedelta(seconds=60)
-
-
-def observed_recently(ctx: StepContext, at: Any) -> bool:
-    """Whether an observation stamped ``at`` (ISO text) was made by this run moments ago.
-
-    Reused reads must be *current* state: a resumed run or an approval that waited gets fresh reads.
-    """
-    if not isinstance(at, str) or not at:
-        return False
-    try:
-        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return timedelta(0) <= ctx.now - when <= FRESH_FOR
-
-
 def _known_last_use(ctx: StepContext, user_name: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """Key id → (step, last use) for the user's keys an earlier step of this run just resolved."""
     known: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -190,12 +171,13 @@ def _collect_role(iam: Any, role: str) -> dict[str, Any]:
     return {**first, "inline_policies": inline}
 
 
-def _access_keys(ctx: StepContext, iam: Any, user: str) -> list[dict[str, Any]]:
+def _access_keys(ctx: StepContext, iam: Any, user: str, key_id: str) -> list[dict[str, Any]]:
     """The user's keys and their status: as this run's evidence step read them moments ago, else from IAM.
 
     Containment right after capture does not ask ``ListAccessKeys`` a second time (one round trip less
-    between the finding and the key going inactive); a resumed run, or one that waited for a person,
-    is past :data:`FRESH_FOR` and reads again.
+    between the finding and the key going inactive). Only an observation that the key is *active* is
+    reused — deactivating is then done anyway, so nothing stale can make it skip; a resumed run, or one
+    that waited for a person, is past ``_observed.FRESH_FOR`` and reads again.
     """
     for output in (ctx.outputs or {}).values():
         if (
@@ -205,7 +187,9 @@ def _access_keys(ctx: StepContext, iam: Any, user: str) -> list[dict[str, Any]]:
             and isinstance(output.get("access_keys"), list)
             and observed_recently(ctx, output.get("captured_at"))
         ):
-            return [{"AccessKeyId": k.get("access_key_id"), "Status": k.get("status")} for k in output["access_keys"]]
+            keys = [{"AccessKeyId": k.get("access_key_id"), "Status": k.get("status")} for k in output["access_keys"]]
+            if {"AccessKeyId": key_id, "Status": "Active"} in keys:
+                return keys
     try:
         return list(iam.list_access_keys(UserName=user)["AccessKeyMetadata"])
     except iam.exceptions.NoSuchEntityException:
@@ -433,7 +417,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyInput]):
                 user = None
             if not user:
                 raise TargetChanged(f"access key {inp.access_key_id} not found in this account")
-        for key in _access_keys(ctx, iam, user):
+        for key in _access_keys(ctx, iam, user, inp.access_key_id):
             if key["AccessKeyId"] == inp.access_key_id:
                 return user, key["Status"]
         raise TargetChanged(f"access key {inp.access_key_id} is not a key of IAM user {user} (deleted?)")

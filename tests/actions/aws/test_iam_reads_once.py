@@ -101,3 +101,13 @@ def test_a_stale_list_never_hides_a_change_made_since(moto_endpoint: str, tmp_pa
     ctx = _ctx(tmp_path, access, AT - timedelta(hours=2), "Active")  # e.g. a run resumed after an approval
     outcome = DeactivateAccessKey().apply(ctx, DeactivateAccessKeyInput(access_key_id=KEY, user_name="ci-deploy"))
     assert not outcome.changed and outcome.before["status"] == "Inactive"
+
+
+def test_an_observation_that_the_key_is_inactive_is_checked_not_trusted(moto_endpoint: str, tmp_path: Path) -> None:
+    seed_user()  # the key is active now (e.g. re-enabled right after the capture saw it inactive)
+    access = AwsAccess(load_settings().aws)
+    asked = Asked(access)
+    ctx = _ctx(tmp_path, access, AT - timedelta(seconds=1), "Inactive")
+    outcome = DeactivateAccessKey().apply(ctx, DeactivateAccessKeyInput(access_key_id=KEY, user_name="ci-deploy"))
+    assert outcome.changed and key_status("ci-deploy", KEY) == "Inactive"
+    assert asked.count()["ListAccessKeys"] == 1

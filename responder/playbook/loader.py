@@ -66,7 +66,9 @@ class _Budget:
         self.constructor = yaml.SafeLoader("")  # one scalar constructor per file (creating one is not free)
 
 
-class _Exceeded(Exception):
+class _Refused(Exception):
+    """One problem that ends the conversion: a limit exceeded, a recursive alias, a value that cannot be held."""
+
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
         self.problem = problem
@@ -86,7 +88,7 @@ def _convert(
     line = node.start_mark.line + 1
     budget.nodes += 1
     if budget.nodes > MAX_YAML_NODES:
-        raise _Exceeded(
+        raise _Refused(
             Problem(
                 name,
                 line,
@@ -96,11 +98,11 @@ def _convert(
             )
         )
     if len(path) > MAX_YAML_DEPTH:
-        raise _Exceeded(
+        raise _Refused(
             Problem(name, line, _dotted(path[:8]) + "…", f"nested deeper than the limit of {MAX_YAML_DEPTH} levels")
         )
     if id(node) in active:
-        raise _Exceeded(Problem(name, line, _dotted(path) or "(root)", "recursive alias: the anchor contains itself"))
+        raise _Refused(Problem(name, line, _dotted(path) or "(root)", "recursive alias: the anchor contains itself"))
     lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode):
         inside = active | {id(node)}
@@ -138,7 +140,7 @@ def _scalar(node: yaml.Node, path: Path_, budget: _Budget) -> Any:
     where = _dotted(path) or "(root)"
     line = node.start_mark.line + 1
     if node.tag.endswith(":int") and len(value.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
-        raise _Exceeded(
+        raise _Refused(
             Problem(
                 budget.name,
                 line,
@@ -146,12 +148,15 @@ def _scalar(node: yaml.Node, path: Path_, budget: _Budget) -> Any:
                 f"a number of more than {MAX_INT_DIGITS} digits exceeds the limit (MAX_INT_DIGITS)",
             )
         )
-    result = budget.constructor.construct_object(node)
+    try:
+        result = budget.constructor.construct_object(node)
+    except Exception as exc:  # PyYAML's constructors fail in many ways on odd scalars (e.g. year 999999)
+        raise _Refused(Problem(budget.name, line, where, f"invalid YAML value {value[:40]!r}: {exc}")) from None
     if isinstance(result, str) and not result.isascii():
         try:
             result.encode("utf-8")
         except UnicodeEncodeError:
-            raise _Exceeded(Problem(budget.name, line, where, "holds a lone surrogate (not valid Unicode)")) from None
+            raise _Refused(Problem(budget.name, line, where, "holds a lone surrogate (not valid Unicode)")) from None
     return result
 
 
@@ -224,7 +229,7 @@ def load_source(path: str | Path, text: str | None = None) -> tuple[Source, list
     lines: dict[Path_, int] = {}
     try:
         data = _convert(nodes[0], (), lines, problems, _Budget(name))
-    except _Exceeded as exc:
+    except _Refused as exc:
         return Source(name, None, digest=digest), [exc.problem]
     except (yaml.YAMLError, ValueError) as exc:
         return Source(name, None, digest=digest), [Problem(name, 1, "(yaml)", f"invalid YAML: {exc}")]

@@ -88,3 +88,27 @@ def test_explanation_names_the_resources_seen_and_each_decision() -> None:
     assert lines[1].startswith("  answers: p (below its severity floor")
     assert lines[2].startswith("  declines: p: type Policy:S3/BucketBlockPublicAccessDisabled matches none of")
     assert "no playbook answers" in explain(S3_FINDING, results[1:])
+
+
+def test_match_command_prints_the_explanation() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from responder.cli import app
+    from tests.conftest import FIXTURES
+    from tests.helpers import ROOT
+
+    event = FIXTURES / "findings" / "guardduty" / "s3-block-public-access-disabled-low.json"
+    args = ["match", str(event), "-p", str(ROOT / "playbooks" / "s3-exposure.yaml")]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["resource_kinds"] == ["s3_bucket", "access_key"]
+    assert (
+        "names: s3_bucket example-analytics-exports (target, primary); access_key AKIAIOSFODNN7EXAMPLE (actor)"
+        in (row["explanation"])
+    )
+    assert "answers: s3-exposure (below its severity floor" in row["explanation"]
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert "answers: s3-exposure" in table.stdout

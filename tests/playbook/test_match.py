@@ -3,12 +3,18 @@ about, severity floors that do not drop a floor-exempt type, and the plain-words
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from responder.cli import app
 from responder.findings.model import AccessKey, Bucket, Finding, Instance, Pod, Source
 from responder.playbook.match import describe_resources, evaluate, explain, why_not
 from responder.playbook.model import Playbook, Trigger
+from tests.conftest import FIXTURES
+from tests.helpers import ROOT
 
 
 def finding(ftype: str, severity: float, resource, *others) -> Finding:
@@ -91,14 +97,6 @@ def test_explanation_names_the_resources_seen_and_each_decision() -> None:
 
 
 def test_match_command_prints_the_explanation() -> None:
-    import json
-
-    from typer.testing import CliRunner
-
-    from responder.cli import app
-    from tests.conftest import FIXTURES
-    from tests.helpers import ROOT
-
     event = FIXTURES / "findings" / "guardduty" / "s3-block-public-access-disabled-low.json"
     args = ["match", str(event), "-p", str(ROOT / "playbooks" / "s3-exposure.yaml")]
     result = CliRunner().invoke(app, [*args, "--json"])

@@ -48,7 +48,7 @@ def _state() -> dict[str, Any]:
     return state
 
 
-def test_contains_then_release_restores_the_state_before(moto_endpoint: str, responder_home) -> None:
+def test_contains_then_release_restores_the_state_before(moto_endpoint: str, responder_home, with_scope_logs) -> None:
     finding = _seeded(moto_endpoint)
     before = _state()
     eng = engine()

@@ -49,7 +49,7 @@ def _state() -> dict[str, Any]:
             "tags": {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="Admin")["Tags"]}}
 
 
-def test_stolen_session_denied_then_released(moto_endpoint: str, responder_home) -> None:
+def test_stolen_session_denied_then_released(moto_endpoint: str, responder_home, with_scope_logs) -> None:
     role_id = _role()
     before = _state()
     eng = engine()
@@ -65,7 +65,8 @@ def test_stolen_session_denied_then_released(moto_endpoint: str, responder_home)
 
 
 def test_exfiltrated_instance_credentials_revoke_all_and_lock_behind_approval(moto_endpoint: str,
-                                                                             responder_home) -> None:
+                                                                             responder_home,
+                                                                             with_scope_logs) -> None:
     _role()
     before = _state()
     finding = _finding(type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS", severity=8.0)

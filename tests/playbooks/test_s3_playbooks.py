@@ -36,7 +36,7 @@ def _seeded(endpoint: str) -> Any:
     return finding
 
 
-def test_public_bucket_blocked_then_released(moto_endpoint: str, responder_home) -> None:
+def test_public_bucket_blocked_then_released(moto_endpoint: str, responder_home, with_scope_logs) -> None:
     finding = _seeded(moto_endpoint)
     s3 = boto3.client("s3")
     before = describe_bucket(s3, BUCKET)
@@ -60,7 +60,7 @@ def test_a_private_bucket_is_not_blocked_for_an_exfiltration_finding(moto_endpoi
     assert steps["capture_bucket"]["status"] == "succeeded" and steps["block_public_access"]["status"] == "skipped"
 
 
-def test_release_refused_after_the_block_was_changed(moto_endpoint: str, responder_home) -> None:
+def test_release_refused_after_the_block_was_changed(moto_endpoint: str, responder_home, with_scope_logs) -> None:
     finding = _seeded(moto_endpoint)
     eng = engine()
     run = eng.run(shipped(PLAYBOOK), finding)
@@ -95,7 +95,7 @@ def test_pentest_and_discovery_findings_are_not_exposure(moto_endpoint: str, res
         assert PLAYBOOK not in data["playbooks"]
 
 
-def test_cli_run_then_release(moto_endpoint: str, responder_home, tmp_path) -> None:
+def test_cli_run_then_release(moto_endpoint: str, responder_home, tmp_path, with_scope_logs) -> None:
     """``responder run EVENT`` then ``responder release RUN_ID --json`` (no sandbox: moto is the account)."""
     _seeded(moto_endpoint)
     s3 = boto3.client("s3")

@@ -331,6 +331,7 @@ class Investigate(Action[InvestigateInput]):
             persistence_found=bool(report.persistence),
             egress_bytes=report.egress_bytes,
             techniques=[t.model_dump() for t in report.techniques],
+            bucket_access=report.bucket_access[: inp.top],
             external_accounts=[e.model_dump() for e in report.external_accounts],
             sources=[s.model_dump() for s in report.sources],
             egress=[e.model_dump() for e in report.egress[: inp.top]],

@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
     @app.command("samples")
     def samples(
         out: Annotated[Path, typer.Option("--out", help="folder to write cloudtrail/ and flowlogs/ into")],
-        records: Annotated[int, typer.Option("--records", help="records in all (80% CloudTrail, 20% flow logs)")]
-        = 20_000,
+        records: Annotated[
+            int, typer.Option("--records", help="records in all (80% CloudTrail, 20% flow logs)")
+        ] = 20_000,
         seed: Annotated[int, typer.Option("--seed", help="same seed, same data")] = 7,
         parquet: Annotated[bool, typer.Option("--parquet", help="write flow logs as Parquet")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the ground truth as JSON")] = False,
@@ -38,10 +39,15 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(truth.model_dump(mode="json"), indent=2))
             return
-        typer.echo(f"wrote {truth.cloudtrail_records:,} CloudTrail records in {truth.cloudtrail_files} files to "
-                   f"{truth.cloudtrail_dir}")
-        typer.echo(f"wrote {truth.flow_records:,} flow-log records in {truth.flow_files} files to "
-                   f"{truth.flow_logs_dir}")
-        typer.echo(f"story: leaked key {truth.story.access_key_id} → {len(truth.keys)} keys, "
-                   f"{len(truth.story_event_ids)} story records; try: responder scope --access-key "
-                   f"{truth.story.access_key_id} --cloudtrail {truth.cloudtrail_dir} --flow-logs {truth.flow_logs_dir}")
+        typer.echo(
+            f"wrote {truth.cloudtrail_records:,} CloudTrail records in {truth.cloudtrail_files} files to "
+            f"{truth.cloudtrail_dir}"
+        )
+        typer.echo(
+            f"wrote {truth.flow_records:,} flow-log records in {truth.flow_files} files to {truth.flow_logs_dir}"
+        )
+        typer.echo(
+            f"story: leaked key {truth.story.access_key_id} → {len(truth.keys)} keys, "
+            f"{len(truth.story_event_ids)} story records; try: responder scope --access-key "
+            f"{truth.story.access_key_id} --cloudtrail {truth.cloudtrail_dir} --flow-logs {truth.flow_logs_dir}"
+        )

@@ -40,6 +40,7 @@ from .subject import Window
 DEFAULT_MAX_BYTES = 2 * 1024**3
 LOOKUP_DAYS = 90
 LOOKUP_MAX_EVENTS = 50_000
+LOOKUP_MAX_KEYS = 50  # keys followed through LookupEvents (the seed and what it minted)
 Clients = Callable[..., Any]  # clients(service, region=None) -> boto3 client
 Progress = Callable[[str, int, int], None]
 
@@ -394,6 +395,43 @@ def write_records(root: Path, account: str, region: str, records: list[dict[str,
     return len(by_day)
 
 
+def _lookup(client: Any, start: datetime, end: datetime, keys: list[str]) -> list[dict[str, Any]]:
+    """LookupEvents by access key, following the keys each record mints (AssumeRole, CreateAccessKey, …): far
+    fewer calls than the whole account's events at LookupEvents' 2 calls a second. With no key (a principal
+    subject), every event of the window, up to the cap."""
+    events: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def pages(**extra: Any) -> Iterable[dict[str, Any]]:
+        for page in client.get_paginator("lookup_events").paginate(StartTime=start, EndTime=end, **extra):
+            yield from page.get("Events", [])
+
+    if not keys:
+        for event in pages():
+            events.append(event)
+            if len(events) >= LOOKUP_MAX_EVENTS:
+                break
+        return events
+    queue = list(dict.fromkeys(keys))
+    while queue and len(seen) < LOOKUP_MAX_KEYS and len(events) < LOOKUP_MAX_EVENTS:
+        key = queue.pop(0)
+        if key in seen:
+            continue
+        seen.add(key)
+        for event in pages(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key}]):
+            if event.get("EventId") in {e.get("EventId") for e in events[-1000:]}:
+                continue
+            events.append(event)
+            for record in records_from_lookup([event]):
+                minted = record.get("responseElements") if isinstance(record.get("responseElements"), dict) else {}
+                new = (minted.get("credentials") or {}).get("accessKeyId") or (minted.get("accessKey") or {}).get(
+                    "accessKeyId"
+                )
+                if new and new not in seen and not record.get("errorCode"):
+                    queue.append(str(new))
+    return events[:LOOKUP_MAX_EVENTS]
+
+
 def _lookup_events(
     clients: Clients,
     out: Discovered,
@@ -414,19 +452,14 @@ def _lookup_events(
             )
         )
         return
-    events: list[dict[str, Any]] = []
     try:
-        paginator = clients("cloudtrail", region=region).get_paginator("lookup_events")
-        for page in paginator.paginate(StartTime=start, EndTime=end):
-            events += page.get("Events", [])
-            if len(events) >= LOOKUP_MAX_EVENTS:
-                break
+        events = _lookup(clients("cloudtrail", region=region), start, end, list(keys))
     except Exception as exc:
         out.sources.append(
             Source(kind="lookup_events", location=location, read=False, why=f"LookupEvents failed: {_error(exc)}")
         )
         return
-    records = records_from_lookup(events[:LOOKUP_MAX_EVENTS])
+    records = records_from_lookup(events)
     files = write_records(ct_root, account, region, records, "lookup-events")
     why = (
         "management events of the last 90 days only: no data events (S3 objects, Lambda invokes), and only this region"

@@ -252,3 +252,106 @@ def test_a_hostile_discovered_location_never_reaches_the_ddl(tmp_path: Path) -> 
 
     with pytest.raises(BadInput):
         AthenaBackend(None).create_tables("s3://bucket/x'; DROP TABLE t; --/")
+
+
+def test_lookup_events_follows_the_keys_a_key_minted(tmp_path: Path) -> None:
+    """The fallback against the documented LookupEvents shape (botocore's Stubber validates every request and
+    response against the service model; moto does not implement LookupEvents): by access key, then by each key
+    the records mint, written out as CloudTrail files the local backend reads."""
+    from botocore.stub import Stubber
+
+    from responder.scope import investigate, open_backend, subject_for_key
+
+    seed, minted = STORY.access_key_id, "ASIAEXAMPLEMINTED001"
+    assume = {
+        "eventVersion": "1.08",
+        "eventTime": "2026-03-01T09:40:00Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": "us-east-1",
+        "eventID": "e-1",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "accessKeyId": seed, "arn": f"arn:aws:iam::{ACCOUNT}:user/jenkins"},
+        "requestParameters": {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/Ops", "roleSessionName": "s"},
+        "responseElements": {
+            "credentials": {"accessKeyId": minted, "sessionToken": "x", "expiration": "y"},
+            "assumedRoleUser": {"arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/s"},
+        },
+    }
+    create = {
+        "eventVersion": "1.08",
+        "eventTime": "2026-03-01T09:45:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateUser",
+        "awsRegion": "us-east-1",
+        "eventID": "e-2",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {
+            "type": "AssumedRole",
+            "accessKeyId": minted,
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/s",
+        },
+        "requestParameters": {"userName": "backdoor"},
+        "responseElements": {"user": {"userName": "backdoor"}},
+    }
+    cloudtrail = boto3.client("cloudtrail", region_name="us-east-1")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    window = Window(since=datetime(2026, 3, 1, 9, tzinfo=UTC), until=NOW)
+
+    def by_key(key: str) -> dict:
+        return {
+            "StartTime": window.since,
+            "EndTime": NOW,
+            "LookupAttributes": [{"AttributeKey": "AccessKeyId", "AttributeValue": key}],
+        }
+
+    with Stubber(cloudtrail) as ct_stub, Stubber(ec2) as ec2_stub:
+        ct_stub.add_response("describe_trails", {"trailList": []}, {"includeShadowTrails": True})
+        ct_stub.add_response(
+            "lookup_events",
+            {
+                "Events": [
+                    {
+                        "EventId": "e-1",
+                        "EventName": "AssumeRole",
+                        "EventTime": datetime(2026, 3, 1, 9, 40, tzinfo=UTC),
+                        "AccessKeyId": seed,
+                        "CloudTrailEvent": json.dumps(assume),
+                    }
+                ]
+            },
+            by_key(seed),
+        )
+        ct_stub.add_response(
+            "lookup_events",
+            {
+                "Events": [
+                    {
+                        "EventId": "e-2",
+                        "EventName": "CreateUser",
+                        "EventTime": datetime(2026, 3, 1, 9, 45, tzinfo=UTC),
+                        "AccessKeyId": minted,
+                        "CloudTrailEvent": json.dumps(create),
+                    }
+                ]
+            },
+            by_key(minted),
+        )
+        ec2_stub.add_response("describe_flow_logs", {"FlowLogs": []}, {})
+        found = discover(
+            lambda service, region=None: {"cloudtrail": cloudtrail, "ec2": ec2}[service],
+            account=ACCOUNT,
+            region="us-east-1",
+            window=window,
+            cache_dir=tmp_path,
+            keys=[seed],
+            now=NOW,
+        )
+        ct_stub.assert_no_pending_responses()
+    source = next(s for s in found.sources if s.kind == "lookup_events")
+    assert source.read and "no data events" in (source.why or "") and source.details["events"] == 2
+    assert found.cloudtrail is not None
+    with open_backend("local", cloudtrail=found.cloudtrail, flow_logs=None, cache_dir=tmp_path / "c") as backend:
+        report = investigate(backend, subject_for_key(seed), window, sources=found.sources)
+    assert set(report.keys) == {seed, minted} and [p.kind for p in report.persistence] == ["user_created"]
+    assert any("LookupEvents" in (s.location or "") for s in report.sources)

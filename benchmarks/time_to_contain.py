@@ -5,7 +5,7 @@ sits between responder and the emulators: moto for AWS, the Kubernetes API doubl
 then costs what a round trip from a Lambda costs (IAM: 50–150 ms), so what decides time to contain is
 how many calls wait on each other, not how fast the emulator is.
 
-    .venv/bin/python benchmarks/time_to_contain.py [--delay-ms 100] [--json]
+    .venv/bin/python benchmarks/time_to_contain.py [--delay-ms 100] [--repeat 3] [--show-rounds] [--json]
 
 Each finding goes through the real entry point (``responder.lambda_handler.on_event``, an EventBridge
 event as Lambda receives it). AWS calls are recorded with botocore hooks (``before-call``/``after-call``:
@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 HOME_ACCOUNT = "123456789012"  # moto's default account: responder's own here
+POOL_ENV = "RESPONDER_READ_CONCURRENCY"  # responder.aws.parallel.ENV, named here so older trees can be measured
 READ_PREFIXES = ("Get", "List", "Describe", "Head")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
@@ -264,6 +265,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=100.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show-rounds", action="store_true", help="print which calls ran in each round")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each case; the table shows medians")
     args = parser.parse_args()
 
     import logging
@@ -294,7 +296,7 @@ def main() -> None:
         os.environ.pop(key, None)
 
     from responder import lambda_handler
-    from responder.aws import parallel, sessions
+    from responder.aws import sessions
     from responder.sandbox import Sandbox
 
     box = Sandbox(endpoint=moto_url, account_id=HOME_ACCOUNT, region="us-east-1")  # seeding skips the delay
@@ -302,36 +304,54 @@ def main() -> None:
     with running_double() as kube:
         k8s_proxy = DelayProxy(kube.url, delay, recorder)
         os.environ["RESPONDER_K8S_CLUSTERS"] = json.dumps({CLUSTER: {"host": k8s_proxy.start()}})
-        for case in cases():
-            for mode, pool in (("before", "1"), ("after", "")):
-                for container in ("cold", "warm"):
-                    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
-                    kube.state = KubeState()
-                    seed_pod(kube)
-                    case.seed(box)
-                    if pool:
-                        os.environ[parallel.ENV] = pool
-                    else:
-                        os.environ.pop(parallel.ENV, None)
-                    if container == "cold":  # a new container: no engine, no session, no identity
-                        lambda_handler.reset()
-                        sessions._SESSIONS.clear()
-                    wired = lambda_handler._wired()
-                    access = wired["engine"].connectors.get("aws")
-                    if not access.hooks:
-                        access.hooks.extend([*botocore_hooks(recorder), screenshot_as_aws(delay)])
-                    if container == "warm":
-                        access.home_identity()  # what an earlier run of this container already asked
-                    recorder.clear()
-                    finding_id = f"ttc-{case.playbook}-{mode}-{container}-{uuid.uuid4().hex[:8]}"
-                    received = time.perf_counter()
-                    answer = lambda_handler.on_event(case.event(finding_id))
-                    rows.append(_row(case, mode, container, received, list(recorder.calls), answer, wired))
+        plan = [(c, m, p, k) for c in cases() for m, p in (("before", "1"), ("after", "")) for k in ("cold", "warm")]
+        for _attempt in range(args.repeat):
+            for case, mode, pool, container in plan:
+                requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+                kube.state = KubeState()
+                seed_pod(kube)
+                case.seed(box)
+                if pool:
+                    os.environ[POOL_ENV] = pool
+                else:
+                    os.environ.pop(POOL_ENV, None)
+                if container == "cold":  # a new container: no engine, no session, no identity
+                    lambda_handler.reset()
+                    sessions._SESSIONS.clear()
+                wired = lambda_handler._wired()
+                access = wired["engine"].connectors.get("aws")
+                if not access.hooks:
+                    access.hooks.extend([*botocore_hooks(recorder), screenshot_as_aws(delay)])
+                if container == "warm":
+                    access.home_identity()  # what an earlier run of this container already asked
+                recorder.clear()
+                finding_id = f"ttc-{case.playbook}-{mode}-{container}-{uuid.uuid4().hex[:8]}"
+                received = time.perf_counter()
+                answer = lambda_handler.on_event(case.event(finding_id))
+                rows.append(_row(case, mode, container, received, list(recorder.calls), answer, wired))
         k8s_proxy.stop()
     aws_proxy.stop()
     server.stop()
     shutil.rmtree(home, ignore_errors=True)
-    _print(rows, args)
+    _print(_medians(rows), args)
+
+
+def _medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (playbook, mode, container): the median of each figure over the repeats."""
+    import statistics
+
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["playbook"], row["mode"], row["container"]), []).append(row)
+    out = []
+    for group in grouped.values():
+        merged = dict(group[0])
+        for key in ("calls_before", "round_trips", "ms_to_contain", "runs_time_to_contain_ms"):
+            values = [r[key] for r in group if r[key] is not None]
+            merged[key] = round(statistics.median(values)) if values else None
+        merged["repeats"] = len(group)
+        out.append(merged)
+    return out
 
 
 def _row(case: Case, mode: str, container: str, received: float, calls: list[Call], answer: dict[str, Any],
@@ -377,7 +397,9 @@ def _print(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         return
     print(f"time to contain behind a {args.delay_ms:g} ms latency proxy (receipt → first containment call)")
     print("before = RESPONDER_READ_CONCURRENCY=1 (reads one after another); after = default pool")
-    print("'runs' = the run record's received → contained milestone (all containment steps done)\n")
+    print("'runs' = the run record's received → contained milestone (all containment steps done)")
+    print(f"medians of {args.repeat} run(s) each; cold = a new container (identity not known yet), "
+          "warm = a later run in it\n")
     head = f"{'playbook':30} {'container':9} {'limit':>5}  {'round trips':>17}  {'calls':>11}  " \
            f"{'ms to contain':>15}  {'runs ms':>13}  target"
     print(head)

@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         parquet: Annotated[bool, typer.Option("--parquet", help="write flow logs as Parquet")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the ground truth as JSON")] = False,
     ) -> None:
-        """Generate logs in the real S3 layouts with a leaked-key story hidden in benign noise."""
+        """Generate logs in the real S3 layouts with a leaked-key story hidden in benign noise (every ATT&CK
+        tactic scope names is played once: see responder/samples/story.py)."""
         from ..samples import generate
 
         try:
@@ -48,6 +49,7 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(
             f"story: leaked key {truth.story.access_key_id} → {len(truth.keys)} keys, "
-            f"{len(truth.story_event_ids)} story records; try: responder scope --access-key "
+            f"{len(truth.story_event_ids)} story records across {len(truth.tactics)} ATT&CK tactics "
+            f"({', '.join(truth.tactics)}); try: responder scope --access-key "
             f"{truth.story.access_key_id} --cloudtrail {truth.cloudtrail_dir} --flow-logs {truth.flow_logs_dir}"
         )

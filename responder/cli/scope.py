@@ -99,7 +99,13 @@ def _finding_of_run(run_id: str, settings: Any) -> Any:
 
 
 def _discover(
-    settings: Any, subject: Any, window: Any, account: str | None, event: Path | None, run: str | None
+    settings: Any,
+    subject: Any,
+    window: Any,
+    account: str | None,
+    event: Path | None,
+    run: str | None,
+    quiet: bool = False,
 ) -> tuple[str, str | None, list[Any]]:
     """No location configured: find the account's trails and flow logs and fetch the window's partitions."""
     from ..aws.sessions import AwsAccess
@@ -123,7 +129,7 @@ def _discover(
                 hint="pass --cloudtrail DIR (and --flow-logs DIR), or configure AWS credentials",
             ) from None
     region = (finding.region if finding is not None else None) or access.default_region
-    with _FileProgress(False) as progress:
+    with _FileProgress(quiet) as progress:
         found = discover(
             lambda service, region=None: access.client(service, account=target, region=region),
             account=target,
@@ -332,7 +338,7 @@ def register(app: typer.Typer) -> None:
             ct, fl = locations(settings, cloudtrail=cloudtrail, flow_logs=flow_logs)
             sources = None
             if backend == "local" and not ct:
-                ct, found_fl, sources = _discover(settings, subject, window, account, event, run)
+                ct, found_fl, sources = _discover(settings, subject, window, account, event, run, quiet or as_json)
                 fl = fl or found_fl
             if backend == "local":
                 for value in (ct, fl):

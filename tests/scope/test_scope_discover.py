@@ -355,3 +355,32 @@ def test_lookup_events_follows_the_keys_a_key_minted(tmp_path: Path) -> None:
         report = investigate(backend, subject_for_key(seed), window, sources=found.sources)
     assert set(report.keys) == {seed, minted} and [p.kind for p in report.persistence] == ["user_created"]
     assert any("LookupEvents" in (s.location or "") for s in report.sources)
+
+
+def test_the_cli_scopes_with_no_configuration(tmp_path: Path, logs, account: dict) -> None:
+    """``responder scope --access-key … --json`` with no --cloudtrail and no config: the account's trail is found."""
+    import typer
+    from typer.testing import CliRunner
+
+    from responder.cli.scope import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(
+        app,
+        [
+            "scope",
+            "--access-key",
+            STORY.access_key_id,
+            "--since",
+            "2026-03-01T09:00:00Z",
+            "--until",
+            "2026-03-02T06:00:00Z",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body["keys"]) == set(logs.keys) and body["events"] == len(logs.story_event_ids)
+    assert [s["location"] for s in body["sources"] if s["read"]] == ["s3://org-trail-logs/trails", "s3://vpc-flow-logs"]

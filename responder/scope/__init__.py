@@ -2,8 +2,12 @@
 
 The same questions (:mod:`.questions`) run on DuckDB over local files through a Parquet cache
 (:mod:`.duck`, :mod:`.cache`) or on Athena (:mod:`.athena`). :func:`investigate` resolves the subject's
-pivots and builds the :class:`ScopeReport`. Heavy libraries (duckdb, pyathena) load only when a backend
-is opened, so importing this package is cheap.
+pivots and builds the :class:`ScopeReport`. With no configured location, :mod:`.discover` finds the
+account's trails and flow logs and fetches the window's partitions (LookupEvents as the fallback). The
+report names the attack: ATT&CK techniques from the cited table in :mod:`.techniques`, and what the subject
+left behind, in the machine-usable shape documented in :mod:`.attribution` (persistence items, outside
+accounts). Heavy libraries (duckdb, pyathena) load only when a backend is opened, so importing this
+package is cheap.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ...aws import parallel
 from ...errors import Kept, Refused, TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
-from ._observed import observed_recently
+from ._observed import fresh_output, observed_recently
 from .common import PrincipalRef, jsonable, refuse_self, refuse_unrevocable_role
 
 REVOKE_POLICY = "responder-revoke-sessions"
@@ -194,6 +194,31 @@ def _access_keys(ctx: StepContext, iam: Any, user: str, key_id: str) -> list[dic
         return list(iam.list_access_keys(UserName=user)["AccessKeyMetadata"])
     except iam.exceptions.NoSuchEntityException:
         raise TargetChanged(f"IAM user {user} does not exist") from None
+
+
+def _captured_without(ctx: StepContext, ref: PrincipalRef, policy_name: str) -> dict[str, Any] | None:
+    """This run's capture of ``ref`` made moments ago, if it found no inline policy ``policy_name``.
+
+    Revoking then writes that policy anyway, so nothing stale can make it skip the change; the principal's
+    existence and (for a role) its path were read by the capture. Otherwise None: read now.
+    """
+    return fresh_output(
+        ctx,
+        lambda o: (
+            o.get("kind") == ref.kind
+            and o.get("name") == ref.name
+            and bool(o.get("principal_arn"))
+            and isinstance(o.get("inline_policies"), list)
+            and policy_name not in o["inline_policies"]
+        ),
+    )
+
+
+def _role_of_arn(arn: str, name: str) -> dict[str, Any]:
+    """``RoleName`` and ``Path`` from a role ARN (``arn:aws:iam::ACCT:role/PATH/NAME``), for the refusals."""
+    inner = arn.split(":role/", 1)[1] if ":role/" in arn else name
+    path = "/" + inner.rsplit("/", 1)[0] + "/" if "/" in inner else "/"
+    return {"RoleName": name, "Path": path}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,6 +595,11 @@ class RevokeSessions(Action[RevokeSessionsInput]):
 
     def _preflight(self, ctx: StepContext, inp: RevokeSessionsInput) -> dict[str, Any] | None:
         refuse_self(ctx, user_name=inp.user_name, role_name=inp.role_name)
+        seen = _captured_without(ctx, inp, inp.policy_name)
+        if seen is not None:  # this run's capture, moments ago: the principal exists and has no such policy
+            if inp.role_name:
+                refuse_unrevocable_role(_role_of_arn(str(seen.get("principal_arn") or ""), inp.role_name))
+            return None
         iam = ctx.aws("iam")
         existing = parallel.start(lambda: _inline_policy(iam, inp, inp.policy_name))  # a read: overlaps the next
         role = _role(iam, inp)

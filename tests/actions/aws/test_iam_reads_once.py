@@ -16,13 +16,14 @@ from typing import Any
 import boto3
 import pytest
 
-from responder.actions.aws.iam import DeactivateAccessKey, DeactivateAccessKeyInput
+from responder.actions.aws.iam import DeactivateAccessKey, DeactivateAccessKeyInput, RevokeSessions, RevokeSessionsInput
 from responder.actions.base import Connectors, StepContext
 from responder.actions.registry import default_registry
 from responder.aws.retry import CallRetryPolicy
 from responder.aws.sessions import AwsAccess
 from responder.clock import FixedClock
 from responder.config import load_settings
+from responder.errors import Refused
 from responder.evidence.local import LocalLocker
 from responder.playbook.validate import load_playbooks
 from tests.helpers import ROOT, engine, finding_of, key_status, sample_event, seed_user
@@ -111,3 +112,39 @@ def test_an_observation_that_the_key_is_inactive_is_checked_not_trusted(moto_end
     outcome = DeactivateAccessKey().apply(ctx, DeactivateAccessKeyInput(access_key_id=KEY, user_name="ci-deploy"))
     assert outcome.changed and key_status("ci-deploy", KEY) == "Inactive"
     assert asked.count()["ListAccessKeys"] == 1
+
+
+def _role_ctx(tmp_path: Path, access: AwsAccess, arn: str, age: timedelta, inline: list[str]) -> StepContext:
+    capture = {"kind": "role", "name": arn.rsplit("/", 1)[-1], "principal_arn": arn,
+               "captured_at": (AT - age).isoformat(), "inline_policies": inline}
+    return StepContext(run_id="run-revoke", step_id="revoke", playbook_id="pb", finding=finding_of(sample_event()),
+                       clock=FixedClock(AT), evidence=LocalLocker(tmp_path / "ev"), settings=load_settings(),
+                       connectors=Connectors(aws=access), outputs={"capture_role": capture})
+
+
+@pytest.mark.parametrize(("age", "inline", "reads"), [
+    (timedelta(seconds=1), ["app"], 0),  # captured moments ago, no revocation policy yet: write it
+    (timedelta(minutes=5), ["app"], 2),  # stale: GetRole and GetRolePolicy again
+    (timedelta(seconds=1), ["app", "responder-revoke-sessions"], 2),  # one exists: read what it says
+])
+def test_revocation_reuses_a_fresh_capture_that_calls_for_it(
+    moto_endpoint: str, tmp_path: Path, age: timedelta, inline: list[str], reads: int
+) -> None:
+    iam = boto3.client("iam")
+    arn = iam.create_role(RoleName="web", Path="/payments/", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    access = AwsAccess(load_settings().aws)
+    asked = Asked(access)
+    ctx = _role_ctx(tmp_path, access, arn, age, inline)
+    outcome = RevokeSessions().apply(ctx, RevokeSessionsInput(role_name="web"))
+    assert outcome.changed and "responder-revoke-sessions" in iam.list_role_policies(RoleName="web")["PolicyNames"]
+    assert asked.count()["GetRole"] + asked.count()["GetRolePolicy"] == reads
+
+
+def test_a_service_linked_role_is_refused_from_the_capture_too(moto_endpoint: str, tmp_path: Path) -> None:
+    access = AwsAccess(load_settings().aws)
+    asked = Asked(access)
+    arn = "arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+    ctx = _role_ctx(tmp_path, access, arn, timedelta(seconds=1), [])
+    with pytest.raises(Refused, match="service-linked"):
+        RevokeSessions().apply(ctx, RevokeSessionsInput(role_name="AWSServiceRoleForECS"))
+    assert not [name for name, _ in asked.calls if name.startswith("Put")]

@@ -90,6 +90,9 @@ def investigate(
     bursts = backend.run(Q.DENIED_BURSTS, values)
     principals = sorted({row["principal_arn"] for row in backend.run(Q.IDENTITIES, values) if row["principal_arn"]})
     fv = flow_values(subject, window, instances, [row["ip"] for row in ips])
+    focus_flows = getattr(backend, "focus_flows", None)
+    if focus_flows is not None:
+        focus_flows(fv)
     egress = backend.run(Q.EGRESS, fv)
     rejected = backend.run(Q.REJECTED, fv)
     unusual = backend.run(Q.UNUSUAL_PORTS, fv)

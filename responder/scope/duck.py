@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import CT_COLUMNS, FLOW_COLUMNS, LogCache, Progress, SyncStats, cache_path
-from .questions import ATTRIBUTED, MINTING, WINDOW
+from .questions import ATTRIBUTED, FLOW_WINDOW, MINTING, WINDOW
 from .sources import LogFile, cloudtrail_files, flow_files, in_window
 from .sql import Question, bind
 
@@ -43,6 +43,13 @@ SELECT * FROM ct WHERE principal_arn IN ($principals) AND NOT coalesce(access_ke
 UNION ALL
 SELECT * FROM ct WHERE issuer_arn IN ($roles) AND NOT coalesce(access_key_id IN ($keys), false)
   AND NOT coalesce(principal_arn IN ($principals), false) AND {WINDOW}"""
+_FLOW_FOCUS_TABLE = f"""CREATE OR REPLACE TEMP TABLE flow_subject AS
+SELECT * FROM flow WHERE interface_id IN ($enis) AND {FLOW_WINDOW}
+UNION ALL
+SELECT * FROM flow WHERE srcaddr IN ($addrs) AND NOT coalesce(interface_id IN ($enis), false) AND {FLOW_WINDOW}
+UNION ALL
+SELECT * FROM flow WHERE dstaddr IN ($addrs) AND NOT coalesce(interface_id IN ($enis), false)
+  AND NOT coalesce(srcaddr IN ($addrs), false) AND {FLOW_WINDOW}"""
 _FOCUS_KEYS = ("keys", "principals", "roles", "since", "until", "since_day", "until_day")
 
 
@@ -87,6 +94,7 @@ class LocalBackend:
         self._views: dict[str, str] = {}
         self._focus: dict[str, Any] | None = None
         self._resolving: dict[str, Any] | None = None
+        self._flow_focus: dict[str, Any] | None = None
         for kind, view, columns in (("cloudtrail", "ct", CT_COLUMNS), ("flow", "flow", FLOW_COLUMNS)):
             root = self.roots[kind]
             if root is None:
@@ -119,6 +127,8 @@ class LocalBackend:
             in_window(everything, since_day, until_day), progress=self.progress, drop_missing_under=everything
         )
         self.syncs.append(stats)
+        if kind == "flow" and (stats.records_added or stats.files_changed or stats.files_dropped):
+            self._flow_focus = None
         if kind == "cloudtrail" and (stats.records_added or stats.files_changed or stats.files_dropped):
             self._focus = None  # new records: the focused subset may be missing some
             self._resolving = None
@@ -147,6 +157,7 @@ class LocalBackend:
         self._synced.clear()
         self._views.clear()
         self._focus = None
+        self._flow_focus = None
 
     def focus(self, values: dict[str, Any]) -> None:
         """Keep the subject's records (a few thousand among millions) in a temp table for the questions that
@@ -172,8 +183,23 @@ class LocalBackend:
             self._resolving = None
             self.con.execute("DROP TABLE IF EXISTS ct_resolve")
 
+    def focus_flows(self, values: dict[str, Any]) -> None:
+        """The affected interfaces' and addresses' flow records in a temp table, for the same reason as
+        :meth:`focus`: the egress, rejected and unusual-port questions then read a few rows, not the cache."""
+        self.prepare("flow", values)
+        addrs = sorted({*values["local_ips"], *values["actor_ips"]})
+        sql, params = bind(_FLOW_FOCUS_TABLE, {**values, "addrs": addrs})
+        self.con.execute(sql, params)
+        self._flow_focus = {k: values[k] for k in (*_WINDOW_KEYS, "enis", "local_ips", "actor_ips")}
+
     def _focused(self, question: Question, values: dict[str, Any]) -> str:
         text = question.sql
+        if (
+            self._flow_focus is not None
+            and question.table == "flow"
+            and all(values.get(k) == v for k, v in self._flow_focus.items())
+        ):
+            return text.replace("FROM flow WHERE", "FROM flow_subject WHERE")
         if (
             self._resolving is not None
             and question.name in _RESOLUTION

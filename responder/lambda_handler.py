@@ -254,11 +254,9 @@ def _announce_decision(approval: Any) -> None:
 
 
 def _reminders(now: Any) -> int:
-    """Deadline reminders, when the notify subsystem is installed (it owns the clocks)."""
-    try:
-        from .notify.clocks import reminders
-    except ImportError:
-        return 0
+    """Deadline reminders (the notify subsystem owns the clocks)."""
+    from .notify.clocks import reminders
+
     due = reminders(_wired()["engine"].store, now)
     client, channel = _slack()
     if due and client is not None and channel:

@@ -142,12 +142,9 @@ def seed(box: Sandbox, finding: Finding) -> None:
             _seed_user_key(box, resource.user_name, None)
         elif kind == "role_session":
             _seed_role(box, resource.role_name)
-    try:
-        from .sandbox_resources import seed_resources  # EC2 instances and S3 buckets (issue 9)
-    except ImportError:
-        pass
-    else:
-        seed_resources(box, finding)
+    from .sandbox_resources import seed_resources  # EC2 instances, S3 buckets, functions, databases, tasks
+
+    seed_resources(box, finding)
     box.seeded["account_id"] = box.account_id
 
 

@@ -8,13 +8,12 @@ a later step failed or a safety rule refused one), 5 another worker is executing
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
 from ..errors import ResponderError
-from . import core
+from . import core, coverage, doctor, drill, evidence, notify, people, release, respond, runs, samples, scope
 
 app = typer.Typer(
     name="responder",
@@ -27,13 +26,9 @@ app = typer.Typer(
 )
 core.register(app)
 
-# Subsystems register their own commands; a missing one leaves the rest working.
-for _module in ("scope", "samples", "notify", "evidence", "release", "people", "coverage", "drill", "doctor"):
-    try:
-        importlib.import_module(f"{__name__}.{_module}").register(app)
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{_module}":
-            raise
+# Each command group registers its own commands; all of them ship, so they are imported plainly.
+for _group in (respond, runs, scope, samples, notify, evidence, release, people, coverage, drill, doctor):
+    _group.register(app)
 
 
 def main() -> None:

@@ -37,25 +37,45 @@ def _chosen(names: list[str] | None, paths: list[Path] | None) -> list[LoadedPla
 def register(app: typer.Typer) -> None:
     @app.command("iam-policy")
     def iam_policy(
-        playbooks: Annotated[list[str] | None,
-                             typer.Argument(help="playbook ids or files/folders (default: all loaded)")] = None,
+        playbooks: Annotated[
+            list[str] | None, typer.Argument(help="playbook ids or files/folders (default: all loaded)")
+        ] = None,
         undo: Annotated[bool, typer.Option("--undo", help="also what `responder release` needs")] = False,
-        role_name: Annotated[str | None, typer.Option("--role-name", help="add sts:AssumeRole on this member-account "
-                                                      "role (cross-account)")] = None,
+        role_name: Annotated[
+            str | None,
+            typer.Option("--role-name", help="add sts:AssumeRole on this member-account role (cross-account)"),
+        ] = None,
         paths: Annotated[list[Path] | None, typer.Option("--playbooks", "-p", help="where playbooks live")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="the document plus what each action needs")] = False,
     ) -> None:
         """Print the least-privilege IAM policy the playbooks need, from each action's declared permissions."""
         from ..actions.registry import default_registry
+        from ..config import load_settings
         from ..iam_policy import actions_used, permissions, policy_for
 
         registry = default_registry()
         chosen = _chosen(playbooks, paths)
-        document = policy_for(chosen, registry, undo=undo, role_name=role_name)
+        settings = load_settings()  # the S3 writes are scoped to the configured evidence / Athena locations
+        document = policy_for(
+            chosen,
+            registry,
+            undo=undo,
+            role_name=role_name,
+            evidence_url=settings.evidence_url,
+            athena_output=(settings.scope.get("athena") or {}).get("output"),
+        )
         if as_json:
-            typer.echo(json.dumps({"playbooks": sorted(p.playbook.id for p in chosen),
-                                   "actions": actions_used(chosen),
-                                   "permissions_by_action": permissions(chosen, registry, undo=undo),
-                                   "policy": document}, indent=2, sort_keys=True))
+            typer.echo(
+                json.dumps(
+                    {
+                        "playbooks": sorted(p.playbook.id for p in chosen),
+                        "actions": actions_used(chosen),
+                        "permissions_by_action": permissions(chosen, registry, undo=undo),
+                        "policy": document,
+                    },
+                    indent=2,
+                    sort_keys=True,
+                )
+            )
             return
         typer.echo(json.dumps(document, indent=2))

@@ -331,7 +331,7 @@ class Engine:
         )
         self.emit("run_joined", run_id, status=run.status.value, updated=new_version)
         if run.status.resumable:
-            if run.status != RunStatus.RUNNING:
+            if run.status not in (RunStatus.RUNNING, RunStatus.PENDING):
                 # retry after a fix: the cause of the failure may be gone; actions are idempotent
                 self.store.audit(
                     run_id, now, "run_retried", actor=self.owner, why="finding delivered again", status=run.status.value

@@ -42,8 +42,9 @@ class RunStatus(StrEnum):
 
     @property
     def resumable(self) -> bool:
-        """A redelivered finding picks these up again (retry after a fix); ``resume`` also retries ``partial``."""
-        return self in (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING)
+        """A redelivered finding picks these up again (retry after a fix; a run just claimed by a worker that
+        has not started it yet); ``resume`` also retries ``partial``. The run's lease decides who drives it."""
+        return self in (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING, RunStatus.PENDING)
 
 
 class StepState(StrEnum):

@@ -376,6 +376,8 @@ class Engine:
         now = self.clock.now()
         if not self.store.acquire_run(run_id, self.owner, now, self.lease, is_stale, current=run):
             current = self.store.get_run(run_id) or run
+            if current.status == RunStatus.PENDING:  # claimed, being started by the lease holder
+                current = current.model_copy(update={"status": RunStatus.RUNNING})
             return RunResult.from_records(
                 current,
                 self.store.steps(run_id),

@@ -26,11 +26,11 @@ def generated_actions() -> list[str]:
     sys.path.insert(0, str(HERE.parent))
     from responder.actions.registry import default_registry
     from responder.app import load_shipped
-    from responder.iam_policy import ACTIONS_SID, policy_for
+    from responder.iam_policy import permissions
 
     registry = default_registry()
-    document = policy_for(load_shipped(registry, [HERE.parent / "playbooks"]), registry, undo=True)
-    return next(s["Action"] for s in document["Statement"] if s["Sid"] == ACTIONS_SID)
+    per_action = permissions(load_shipped(registry, [HERE.parent / "playbooks"]), registry, undo=True)
+    return sorted({p for perms in per_action.values() for p in perms})
 
 
 def render(indent: str, actions: list[str]) -> str:

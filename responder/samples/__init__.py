@@ -23,8 +23,9 @@ from .story import Story
 
 __all__ = ["EgressTruth", "GroundTruth", "StoryParams", "generate"]
 
-FLOW_HEADER = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end "
-               "action log-status")
+FLOW_HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+)
 _REGION_WEIGHTS = {"us-east-1": 0.6, "us-west-2": 0.25, "eu-west-1": 0.15}
 _PARQUET_COLUMNS = FLOW_HEADER.replace("-", "_").split()
 
@@ -59,16 +60,26 @@ def _write_flow(path: Path, lines: list[str], fmt: str) -> None:
             for index, value in enumerate(line.split()):
                 columns[index].append(None if value == "-" else value)
         ints = {"version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end"}
-        arrays = [pa.array([None if v is None else int(v) for v in col], pa.int64()) if name in ints
-                  else pa.array(col, pa.string()) for name, col in zip(_PARQUET_COLUMNS, columns, strict=True)]
+        arrays = [
+            pa.array([None if v is None else int(v) for v in col], pa.int64())
+            if name in ints
+            else pa.array(col, pa.string())
+            for name, col in zip(_PARQUET_COLUMNS, columns, strict=True)
+        ]
         pq.write_table(pa.table(arrays, names=_PARQUET_COLUMNS), path)
         return
     body = FLOW_HEADER + "\n" + "\n".join(lines) + "\n"
     path.write_bytes(gzip.compress(body.encode(), compresslevel=3, mtime=0))
 
 
-def generate(out_dir: Path, records: int, *, story: StoryParams | None = None, seed: int = 7,
-             flow_format: Literal["text", "parquet"] = "text") -> GroundTruth:
+def generate(
+    out_dir: Path,
+    records: int,
+    *,
+    story: StoryParams | None = None,
+    seed: int = 7,
+    flow_format: Literal["text", "parquet"] = "text",
+) -> GroundTruth:
     """Write a data set of about ``records`` records and return its answer key."""
     params = story or StoryParams()
     rng = random.Random(seed)
@@ -76,8 +87,9 @@ def generate(out_dir: Path, records: int, *, story: StoryParams | None = None, s
     ct_root, flow_root = out_dir / "cloudtrail", out_dir / "flowlogs"
     span_start = (params.start - timedelta(hours=36)).replace(minute=0, second=0, microsecond=0)
     span_end = params.start + timedelta(hours=12)
-    truth = GroundTruth(story=params, cloudtrail_dir=ct_root, flow_logs_dir=flow_root, span_start=span_start,
-                        span_end=span_end)
+    truth = GroundTruth(
+        story=params, cloudtrail_dir=ct_root, flow_logs_dir=flow_root, span_start=span_start, span_end=span_end
+    )
     tale = Story(params, rng, truth)
     tale.build()
     noise = Noise(params, rng, span_start)
@@ -101,9 +113,13 @@ def generate(out_dir: Path, records: int, *, story: StoryParams | None = None, s
         start = int(line.split()[10])
         story_flows[(int((start - span_start.timestamp()) // slot), region)].append(line)
 
-    enis = {region: [("eni-0" + f"{rng.getrandbits(64):016x}",
-                      f"10.{10 + index}.{rng.randint(0, 255)}.{rng.randint(4, 250)}") for _ in range(30)]
-            for index, region in enumerate(sorted({*regions, "us-west-2"}))}
+    enis = {
+        region: [
+            ("eni-0" + f"{rng.getrandbits(64):016x}", f"10.{10 + index}.{rng.randint(0, 255)}.{rng.randint(4, 250)}")
+            for _ in range(30)
+        ]
+        for index, region in enumerate(sorted({*regions, "us-west-2"}))
+    }
     flow_ids = {region: f"fl-0{rng.getrandbits(56):014x}" for region in enis}
     ct_files = flow_files = ct_count = flow_count = 0
     keys = sorted({*regions, *(r for _, r in placed)} | {r for _, r in story_flows})
@@ -127,8 +143,10 @@ def generate(out_dir: Path, records: int, *, story: StoryParams | None = None, s
             if lines:
                 lines.sort(key=lambda ln: ln.split()[10])
                 suffix = "log.parquet" if flow_format == "parquet" else "log.gz"
-                name = (f"{params.account_id}_vpcflowlogs_{region}_{flow_ids[region]}_{end.strftime('%Y%m%dT%H%MZ')}"
-                        f"_{rng.getrandbits(32):08x}.{suffix}")
+                name = (
+                    f"{params.account_id}_vpcflowlogs_{region}_{flow_ids[region]}_{end.strftime('%Y%m%dT%H%MZ')}"
+                    f"_{rng.getrandbits(32):08x}.{suffix}"
+                )
                 folder = flow_root / "AWSLogs" / params.account_id / "vpcflowlogs" / region / end.strftime("%Y/%m/%d")
                 _write_flow(folder / name, lines, flow_format)
                 flow_files += 1
@@ -136,12 +154,27 @@ def generate(out_dir: Path, records: int, *, story: StoryParams | None = None, s
     if placed or story_flows:  # a story record outside every slot would silently vanish from the data
         raise RuntimeError(f"story records not written: {sorted(placed)} {sorted(story_flows)}")
     # digest files share the tree in real buckets; scope must skip them
-    digest = ct_root / "AWSLogs" / params.account_id / "CloudTrail-Digest" / params.region / \
-        params.start.strftime("%Y/%m/%d") / (f"{params.account_id}_CloudTrail-Digest_{params.region}_trail_"
-                                             f"{params.region}_{params.start.strftime('%Y%m%dT%H%M%SZ')}.json.gz")
+    digest = (
+        ct_root
+        / "AWSLogs"
+        / params.account_id
+        / "CloudTrail-Digest"
+        / params.region
+        / params.start.strftime("%Y/%m/%d")
+        / (
+            f"{params.account_id}_CloudTrail-Digest_{params.region}_trail_"
+            f"{params.region}_{params.start.strftime('%Y%m%dT%H%M%SZ')}.json.gz"
+        )
+    )
     digest.parent.mkdir(parents=True, exist_ok=True)
-    digest.write_bytes(gzip.compress(json.dumps({"awsAccountId": params.account_id, "logFiles": [],
-                                                 "digestSignatureAlgorithm": "SHA256withRSA"}).encode(), mtime=0))
+    digest.write_bytes(
+        gzip.compress(
+            json.dumps(
+                {"awsAccountId": params.account_id, "logFiles": [], "digestSignatureAlgorithm": "SHA256withRSA"}
+            ).encode(),
+            mtime=0,
+        )
+    )
     truth.cloudtrail_records, truth.flow_records = ct_count, flow_count
     truth.cloudtrail_files, truth.flow_files = ct_files, flow_files
     return truth

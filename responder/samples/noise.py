@@ -46,14 +46,22 @@ _APIS: tuple[tuple[str, str, Request, int], ...] = (
     ("iam.amazonaws.com", "ListRoles", lambda r: None, 2),
     ("kms.amazonaws.com", "Decrypt", lambda r: {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}, 8),
     ("kms.amazonaws.com", "GenerateDataKey", lambda r: {"keySpec": "AES_256"}, 3),
-    ("ssm.amazonaws.com", "GetParameter", lambda r: {"name": f"/app/config/{r.choice(('db_host', 'queue', 'flags'))}"},
-     5),
+    (
+        "ssm.amazonaws.com",
+        "GetParameter",
+        lambda r: {"name": f"/app/config/{r.choice(('db_host', 'queue', 'flags'))}"},
+        5,
+    ),
     ("secretsmanager.amazonaws.com", "GetSecretValue", lambda r: {"secretId": "prod/app/db-readonly"}, 3),
     ("lambda.amazonaws.com", "ListFunctions20150331", lambda r: None, 2),
     ("dynamodb.amazonaws.com", "DescribeTable", lambda r: {"tableName": "orders"}, 4),
     ("monitoring.amazonaws.com", "GetMetricData", lambda r: None, 5),
-    ("logs.amazonaws.com", "CreateLogStream", lambda r: {"logGroupName": "/aws/lambda/orders",
-                                                         "logStreamName": "2026/11/20/[$LATEST]abc"}, 3),
+    (
+        "logs.amazonaws.com",
+        "CreateLogStream",
+        lambda r: {"logGroupName": "/aws/lambda/orders", "logStreamName": "2026/11/20/[$LATEST]abc"},
+        3,
+    ),
     ("rds.amazonaws.com", "DescribeDBInstances", lambda r: None, 2),
 )
 _API_WEIGHTS = [w for *_, w in _APIS]
@@ -79,8 +87,11 @@ class Noise:
             name = f"{team}-{person}{index}"
             ident = iam_user(acct, name, key_id(rng, "AKIA"), "AIDA" + key_id(rng, "")[:17])
             self.actors.append(Actor(ident, self._ip(), rng.choice(_AGENTS)))
-        self.trap_user = Actor(console_user(acct, "carol-ops", key_id(rng, "ASIA"), "AIDA" + key_id(rng, "")[:17],
-                                            span_start), params.attacker_ip, "console.ec2.amazonaws.com")
+        self.trap_user = Actor(
+            console_user(acct, "carol-ops", key_id(rng, "ASIA"), "AIDA" + key_id(rng, "")[:17], span_start),
+            params.attacker_ip,
+            "console.ec2.amazonaws.com",
+        )
         roles = [params.role_name, "EtlJobRole", "WebAppInstanceRole", "LambdaOrdersRole", "GitHubActionsDeploy"]
         for index in range(24):
             role = roles[index % len(roles)]
@@ -88,30 +99,64 @@ class Noise:
             key = key_id(rng, "ASIA")
             created = span_start + timedelta(seconds=index)
             ident = role_session(acct, role, session, key, "AROA" + key_id(rng, "")[:17], created)
-            issuer = self.actors[index % 10].identity if role in (params.role_name, "GitHubActionsDeploy") else \
-                service("ec2.amazonaws.com" if role == "WebAppInstanceRole" else "lambda.amazonaws.com")
-            self.special.append(record(
-                rng, at=created, identity=issuer, source="sts.amazonaws.com", name="AssumeRole",
-                region=params.region, ip=issuer.get("invokedBy") or self._ip(), agent=issuer.get("invokedBy")
-                or _AGENTS[1], account=acct,
-                request={"roleArn": f"arn:aws:iam::{acct}:role/{role}", "roleSessionName": session},
-                response={"credentials": {"accessKeyId": key, "expiration": ts(created + timedelta(hours=12))},
-                          "assumedRoleUser": {"arn": ident["arn"]}}))
+            issuer = (
+                self.actors[index % 10].identity
+                if role in (params.role_name, "GitHubActionsDeploy")
+                else service("ec2.amazonaws.com" if role == "WebAppInstanceRole" else "lambda.amazonaws.com")
+            )
+            self.special.append(
+                record(
+                    rng,
+                    at=created,
+                    identity=issuer,
+                    source="sts.amazonaws.com",
+                    name="AssumeRole",
+                    region=params.region,
+                    ip=issuer.get("invokedBy") or self._ip(),
+                    agent=issuer.get("invokedBy") or _AGENTS[1],
+                    account=acct,
+                    request={"roleArn": f"arn:aws:iam::{acct}:role/{role}", "roleSessionName": session},
+                    response={
+                        "credentials": {"accessKeyId": key, "expiration": ts(created + timedelta(hours=12))},
+                        "assumedRoleUser": {"arn": ident["arn"]},
+                    },
+                )
+            )
             self.actors.append(Actor(ident, self._ip(), rng.choice(_AGENTS)))
         for index in range(5):
-            ident = console_user(acct, f"console-{index}", key_id(rng, "ASIA"), "AIDA" + key_id(rng, "")[:17],
-                                 span_start)
+            ident = console_user(
+                acct, f"console-{index}", key_id(rng, "ASIA"), "AIDA" + key_id(rng, "")[:17], span_start
+            )
             self.actors.append(Actor(ident, self._ip(), "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)"))
         admin = self.actors[0].identity
         for hours in (5, 30):
-            self.special.append(record(
-                rng, at=span_start + timedelta(hours=hours), identity=admin, source="iam.amazonaws.com",
-                name="CreateAccessKey", region=params.region, ip=self.actors[0].ip, agent=_AGENTS[0], account=acct,
-                read_only=False, request={"userName": "ci-runner"},
-                response={"accessKey": {"accessKeyId": key_id(rng, "AKIA"), "status": "Active",
-                                        "userName": "ci-runner"}}))
-        self.services = [service(s) for s in ("ec2.amazonaws.com", "autoscaling.amazonaws.com",
-                                              "cloudtrail.amazonaws.com", "config.amazonaws.com")]
+            self.special.append(
+                record(
+                    rng,
+                    at=span_start + timedelta(hours=hours),
+                    identity=admin,
+                    source="iam.amazonaws.com",
+                    name="CreateAccessKey",
+                    region=params.region,
+                    ip=self.actors[0].ip,
+                    agent=_AGENTS[0],
+                    account=acct,
+                    read_only=False,
+                    request={"userName": "ci-runner"},
+                    response={
+                        "accessKey": {"accessKeyId": key_id(rng, "AKIA"), "status": "Active", "userName": "ci-runner"}
+                    },
+                )
+            )
+        self.services = [
+            service(s)
+            for s in (
+                "ec2.amazonaws.com",
+                "autoscaling.amazonaws.com",
+                "cloudtrail.amazonaws.com",
+                "config.amazonaws.com",
+            )
+        ]
 
     def _ip(self) -> str:
         r = self.rng
@@ -135,13 +180,28 @@ class Noise:
             extra = None
             if name == "GetObject":
                 extra = {"additionalEventData": {"bytesTransferredOut": rng.randint(200, 2_000_000)}}
-            out.append(record(rng, at=at, identity=ident, source=source, name=name, region=region, ip=ip,
-                              agent=agent, account=acct, request=request(rng), error=error, extra=extra))
+            out.append(
+                record(
+                    rng,
+                    at=at,
+                    identity=ident,
+                    source=source,
+                    name=name,
+                    region=region,
+                    ip=ip,
+                    agent=agent,
+                    account=acct,
+                    request=request(rng),
+                    error=error,
+                    extra=extra,
+                )
+            )
         return out
 
 
-def flow_lines(rng: random.Random, account: str, count: int, start: int, seconds: int,
-               enis: list[tuple[str, str]]) -> list[str]:
+def flow_lines(
+    rng: random.Random, account: str, count: int, start: int, seconds: int, enis: list[tuple[str, str]]
+) -> list[str]:
     """Benign v2 default-format lines, with REJECTs from scanners and NODATA/SKIPDATA records."""
     out = []
     for _ in range(count):
@@ -155,13 +215,16 @@ def flow_lines(rng: random.Random, account: str, count: int, start: int, seconds
         elif roll < 0.06:
             scanner = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
             port = rng.choice((22, 23, 3389, 445, 5900, 8080))
-            out.append(f"2 {account} {eni} {scanner} {ip} {rng.randint(1024, 65535)} {port} 6 1 44 {s} {s + 30} "
-                       "REJECT OK")
+            out.append(
+                f"2 {account} {eni} {scanner} {ip} {rng.randint(1024, 65535)} {port} 6 1 44 {s} {s + 30} REJECT OK"
+            )
         else:
             dst = f"{rng.choice((52, 54, 3, 13, 99))}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
             port = rng.choice((443, 443, 443, 80, 53, 5432, 6379))
             packets = rng.randint(1, 400)
             proto = 17 if port == 53 else 6
-            out.append(f"2 {account} {eni} {ip} {dst} {rng.randint(1024, 65535)} {port} {proto} {packets} "
-                       f"{packets * rng.randint(60, 1400)} {s} {s + 60} ACCEPT OK")
+            out.append(
+                f"2 {account} {eni} {ip} {dst} {rng.randint(1024, 65535)} {port} {proto} {packets} "
+                f"{packets * rng.randint(60, 1400)} {s} {s + 60} ACCEPT OK"
+            )
     return out

@@ -28,19 +28,27 @@ def ts(at: datetime) -> str:
 
 
 def iam_user(account: str, name: str, key: str, principal_id: str) -> dict[str, Any]:
-    return {"type": "IAMUser", "principalId": principal_id, "arn": f"arn:aws:iam::{account}:user/{name}",
-            "accountId": account, "accessKeyId": key, "userName": name}
+    return {
+        "type": "IAMUser",
+        "principalId": principal_id,
+        "arn": f"arn:aws:iam::{account}:user/{name}",
+        "accountId": account,
+        "accessKeyId": key,
+        "userName": name,
+    }
 
 
 def console_user(account: str, name: str, key: str, principal_id: str, created: datetime) -> dict[str, Any]:
     ident = iam_user(account, name, key, principal_id)
-    ident["sessionContext"] = {"sessionIssuer": {}, "webIdFederationData": {},
-                               "attributes": {"creationDate": ts(created), "mfaAuthenticated": "true"}}
+    ident["sessionContext"] = {
+        "sessionIssuer": {},
+        "webIdFederationData": {},
+        "attributes": {"creationDate": ts(created), "mfaAuthenticated": "true"},
+    }
     return ident
 
 
-def role_session(account: str, role: str, session: str, key: str, role_id: str,
-                 created: datetime) -> dict[str, Any]:
+def role_session(account: str, role: str, session: str, key: str, role_id: str, created: datetime) -> dict[str, Any]:
     return {
         "type": "AssumedRole",
         "principalId": f"{role_id}:{session}",
@@ -48,8 +56,13 @@ def role_session(account: str, role: str, session: str, key: str, role_id: str,
         "accountId": account,
         "accessKeyId": key,
         "sessionContext": {
-            "sessionIssuer": {"type": "Role", "principalId": role_id, "arn": f"arn:aws:iam::{account}:role/{role}",
-                              "accountId": account, "userName": role},
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": role_id,
+                "arn": f"arn:aws:iam::{account}:role/{role}",
+                "accountId": account,
+                "userName": role,
+            },
             "webIdFederationData": {},
             "attributes": {"creationDate": ts(created), "mfaAuthenticated": "false"},
         },
@@ -63,10 +76,23 @@ def service(name: str) -> dict[str, Any]:
 GLOBAL_SOURCES = {"iam.amazonaws.com", "sts.amazonaws.com", "signin.amazonaws.com"}
 
 
-def record(rng: random.Random, *, at: datetime, identity: dict[str, Any], source: str, name: str, region: str,
-           ip: str, agent: str, account: str, read_only: bool | None = None,
-           request: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
-           error: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    rng: random.Random,
+    *,
+    at: datetime,
+    identity: dict[str, Any],
+    source: str,
+    name: str,
+    region: str,
+    ip: str,
+    agent: str,
+    account: str,
+    read_only: bool | None = None,
+    request: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    error: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One management/data event. Global services log in us-east-1, as CloudTrail does."""
     rec: dict[str, Any] = {
         "eventVersion": "1.09",
@@ -89,9 +115,12 @@ def record(rng: random.Random, *, at: datetime, identity: dict[str, Any], source
     }
     if error:
         rec["errorCode"] = error
-        rec["errorMessage"] = (f"User: {identity.get('arn')} is not authorized to perform: "
-                               f"{source.split('.')[0]}:{name} because no identity-based policy allows it"
-                               if error == "AccessDenied" else error)
+        rec["errorMessage"] = (
+            f"User: {identity.get('arn')} is not authorized to perform: "
+            f"{source.split('.')[0]}:{name} because no identity-based policy allows it"
+            if error == "AccessDenied"
+            else error
+        )
         rec["responseElements"] = None
     if extra:
         rec.update(extra)

@@ -32,12 +32,24 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .cache import Progress
 
-__all__ = ["ScopeReport", "Subject", "Window", "investigate", "locations", "open_backend", "parse_time",
-           "subject_for_finding", "subject_for_key", "subject_for_principal", "window_for_finding"]
+__all__ = [
+    "ScopeReport",
+    "Subject",
+    "Window",
+    "investigate",
+    "locations",
+    "open_backend",
+    "parse_time",
+    "subject_for_finding",
+    "subject_for_key",
+    "subject_for_principal",
+    "window_for_finding",
+]
 
 
-def locations(settings: Settings | None, *, cloudtrail: str | Path | None = None,
-              flow_logs: str | Path | None = None) -> tuple[str | None, str | None]:
+def locations(
+    settings: Settings | None, *, cloudtrail: str | Path | None = None, flow_logs: str | Path | None = None
+) -> tuple[str | None, str | None]:
     """Where the logs are: explicit argument, then RESPONDER_CLOUDTRAIL / RESPONDER_FLOW_LOGS, then config."""
     scope = settings.scope if settings is not None else {}
     ct = cloudtrail or os.environ.get("RESPONDER_CLOUDTRAIL") or scope.get("cloudtrail")
@@ -45,18 +57,29 @@ def locations(settings: Settings | None, *, cloudtrail: str | Path | None = None
     return (str(ct) if ct else None, str(fl) if fl else None)
 
 
-def open_backend(kind: str = "local", *, cloudtrail: str | Path | None, flow_logs: str | Path | None,
-                 settings: Settings | None = None, cache_dir: Path | None = None,
-                 progress: Progress | None = None, options: dict[str, Any] | None = None) -> Any:
+def open_backend(
+    kind: str = "local",
+    *,
+    cloudtrail: str | Path | None,
+    flow_logs: str | Path | None,
+    settings: Settings | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
     """A backend for ``kind`` ('local' or 'athena'); raises BadInput with what to do next."""
     if kind == "local":
         if not cloudtrail and not flow_logs:
-            raise BadInput("no CloudTrail or Flow Logs location given",
-                           hint="pass --cloudtrail PATH (and --flow-logs PATH), or set RESPONDER_CLOUDTRAIL")
+            raise BadInput(
+                "no CloudTrail or Flow Logs location given",
+                hint="pass --cloudtrail PATH (and --flow-logs PATH), or set RESPONDER_CLOUDTRAIL",
+            )
         for value in (cloudtrail, flow_logs):
             if value and str(value).startswith("s3://"):
-                raise BadInput(f"{value}: the local backend reads files on this machine",
-                               hint="use --backend athena for logs in S3, or sync them locally first")
+                raise BadInput(
+                    f"{value}: the local backend reads files on this machine",
+                    hint="use --backend athena for logs in S3, or sync them locally first",
+                )
         from .duck import LocalBackend
 
         if cache_dir is None:
@@ -65,9 +88,12 @@ def open_backend(kind: str = "local", *, cloudtrail: str | Path | None, flow_log
 
                 settings = load_settings()
             cache_dir = settings.cache_dir
-        return LocalBackend(cloudtrail=Path(cloudtrail) if cloudtrail else None,
-                            flow_logs=Path(flow_logs) if flow_logs else None, cache_dir=cache_dir,
-                            progress=progress)
+        return LocalBackend(
+            cloudtrail=Path(cloudtrail) if cloudtrail else None,
+            flow_logs=Path(flow_logs) if flow_logs else None,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
     if kind == "athena":
         from .athena import AthenaBackend
 

@@ -16,10 +16,12 @@ from ..errors import BadInput
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*()/=-]*)?$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-REGIONS = ("us-east-1,us-east-2,us-west-1,us-west-2,af-south-1,ap-east-1,ap-south-1,ap-south-2,ap-northeast-1,"
-           "ap-northeast-2,ap-northeast-3,ap-southeast-1,ap-southeast-2,ap-southeast-3,ap-southeast-4,ca-central-1,"
-           "ca-west-1,eu-central-1,eu-central-2,eu-west-1,eu-west-2,eu-west-3,eu-north-1,eu-south-1,eu-south-2,"
-           "il-central-1,me-south-1,me-central-1,sa-east-1")
+REGIONS = (
+    "us-east-1,us-east-2,us-west-1,us-west-2,af-south-1,ap-east-1,ap-south-1,ap-south-2,ap-northeast-1,"
+    "ap-northeast-2,ap-northeast-3,ap-southeast-1,ap-southeast-2,ap-southeast-3,ap-southeast-4,ca-central-1,"
+    "ca-west-1,eu-central-1,eu-central-2,eu-west-1,eu-west-2,eu-west-3,eu-north-1,eu-south-1,eu-south-2,"
+    "il-central-1,me-south-1,me-central-1,sa-east-1"
+)
 
 
 def ident(value: str, what: str) -> str:
@@ -37,16 +39,19 @@ def _location(url: str | None, kind: str, account: str | None) -> str:
     folder = "CloudTrail" if kind == "cloudtrail" else "vpcflowlogs"
     if "/AWSLogs/" not in url:
         if not account or not _ACCOUNT.match(account):
-            raise BadInput("--print-ddl needs the account id for a bucket-level location",
-                           hint=f"pass --account 123456789012, or --{kind} s3://BUCKET/AWSLogs/ACCOUNT/{folder}/")
+            raise BadInput(
+                "--print-ddl needs the account id for a bucket-level location",
+                hint=f"pass --account 123456789012, or --{kind} s3://BUCKET/AWSLogs/ACCOUNT/{folder}/",
+            )
         url = f"{url}AWSLogs/{account}/{folder}/"
     elif not url.rstrip("/").endswith(folder):
         url = f"{url}{folder}/"
     return url
 
 
-def cloudtrail_ddl(location: str, *, database: str = "default", table: str = "cloudtrail_logs",
-                   start: str = "2013/01/01") -> str:
+def cloudtrail_ddl(
+    location: str, *, database: str = "default", table: str = "cloudtrail_logs", start: str = "2013/01/01"
+) -> str:
     db, tb = ident(database, "database"), ident(table, "table")
     return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {db}.{tb} (
     eventversion STRING,
@@ -106,8 +111,9 @@ TBLPROPERTIES (
 );"""
 
 
-def flow_ddl(location: str, *, database: str = "default", table: str = "vpc_flow_logs",
-             start: str = "2015/01/01") -> str:
+def flow_ddl(
+    location: str, *, database: str = "default", table: str = "vpc_flow_logs", start: str = "2015/01/01"
+) -> str:
     db, tb = ident(database, "database"), ident(table, "table")
     return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {db}.{tb} (
     version INT, account_id STRING, interface_id STRING, srcaddr STRING, dstaddr STRING, srcport INT,
@@ -131,8 +137,7 @@ TBLPROPERTIES (
 );"""
 
 
-def print_ddl(*, cloudtrail: str | None, flow_logs: str | None, account: str | None,
-              database: str = "default") -> str:
+def print_ddl(*, cloudtrail: str | None, flow_logs: str | None, account: str | None, database: str = "default") -> str:
     parts = [cloudtrail_ddl(_location(cloudtrail, "cloudtrail", account), database=database)]
     if flow_logs:
         parts.append(flow_ddl(_location(flow_logs, "flow-logs", account), database=database))

@@ -39,8 +39,10 @@ def _walk(root: Path, accept: callable) -> list[LogFile]:  # type: ignore[valid-
         st = root.stat()
         return [LogFile(str(root.resolve()), st.st_size, st.st_mtime_ns, log_day(str(root)))]
     if not root.is_dir():
-        raise BadInput(f"no such file or folder: {root}", hint="pass the folder that holds AWSLogs/ "
-                       "(or set RESPONDER_CLOUDTRAIL / RESPONDER_FLOW_LOGS)")
+        raise BadInput(
+            f"no such file or folder: {root}",
+            hint="pass the folder that holds AWSLogs/ (or set RESPONDER_CLOUDTRAIL / RESPONDER_FLOW_LOGS)",
+        )
     found: list[LogFile] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)

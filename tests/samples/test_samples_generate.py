@@ -62,8 +62,18 @@ def test_cli_writes_and_reports(tmp_path: Path) -> None:
     assert body["cloudtrail_records"] > 2000 and len(body["keys"]) == 4  # leaked, role, backdoor, console
     bad = CliRunner().invoke(app, ["samples", "--out", str(tmp_path / "x"), "--records", "0"])
     assert bad.exit_code == 2
-    assert body["tactics"] == ["initial-access", "execution", "persistence", "privilege-escalation", "defense-evasion",
-                               "credential-access", "discovery", "lateral-movement", "collection", "exfiltration",
-                               "impact"]
+    assert body["tactics"] == [
+        "initial-access",
+        "execution",
+        "persistence",
+        "privilege-escalation",
+        "defense-evasion",
+        "credential-access",
+        "discovery",
+        "lateral-movement",
+        "collection",
+        "exfiltration",
+        "impact",
+    ]
     people = CliRunner().invoke(app, ["samples", "--out", str(tmp_path / "t"), "--records", "3000"])
     assert "across 11 ATT&CK tactics" in people.stdout and "responder scope --access-key" in people.stdout

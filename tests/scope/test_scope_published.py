@@ -26,8 +26,9 @@ from tests.scope.conftest import LOGS, PUBLISHED_CT, PUBLISHED_FLOW
 pytestmark = requires_datasets  # the published-corpus tier: skipped with one reason when ../shared is absent
 
 STORY_B_KEY = "ASIA5FLZVX4OPVKKVBMX"
-STORY_B_SESSION = ("arn:aws:sts::123456789123:assumed-role/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/"
-                   "i-0317f6c6b66ae9c40")
+STORY_B_SESSION = (
+    "arn:aws:sts::123456789123:assumed-role/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40"
+)
 PEDRO = "arn:aws:iam::123456789123:user/pedro"
 EVERYTHING = Window(until=datetime(2030, 1, 1, tzinfo=UTC))
 
@@ -95,8 +96,9 @@ def test_story_c_level3_key_and_the_attacker_ip_answer_key(backend) -> None:
     assert [(a.event_name, a.count) for a in report.api_calls] == [("ListBuckets", 1)]
     assert report.pivots[0]["issued_by"] == "ecs-tasks.amazonaws.com"
     # the finding's actor IP: 27 records whoever signed them, 22 of them anonymous S3 reads
-    subject = Subject(kind="finding", access_key_ids=("ASIAZQNB3KHGIGYQXVVG", "ASIAZQNB3KHGNXWXBSJS"),
-                      actor_ips=("104.102.221.250",))
+    subject = Subject(
+        kind="finding", access_key_ids=("ASIAZQNB3KHGIGYQXVVG", "ASIAZQNB3KHGNXWXBSJS"), actor_ips=("104.102.221.250",)
+    )
     report = investigate(backend, subject, EVERYTHING)
     assert report.events == 10
     assert sum(r["count"] for r in report.actor_activity) == 27
@@ -115,11 +117,21 @@ def test_digest_and_insights_files_are_skipped_and_every_quirk_parses(backend) -
 
 
 def test_published_flow_logs_every_format(backend) -> None:
-    values = {"since_day": "1970/01/01", "until_day": "2100/01/01", "since": datetime(1970, 1, 1),
-              "until": datetime(2100, 1, 1), "enis": [], "local_ips": [], "actor_ips": ["10.0.1.5"], "ips": []}
+    values = {
+        "since_day": "1970/01/01",
+        "until_day": "2100/01/01",
+        "since": datetime(1970, 1, 1),
+        "until": datetime(2100, 1, 1),
+        "enis": [],
+        "local_ips": [],
+        "actor_ips": ["10.0.1.5"],
+        "ips": [],
+    }
     backend.run(Q.ACTOR_FLOWS, values)
-    rows = backend.sql("SELECT log_status, count(*) AS n, count(start_time) AS timed, count(srcaddr) AS addr "
-                       "FROM flow GROUP BY log_status ORDER BY log_status")
+    rows = backend.sql(
+        "SELECT log_status, count(*) AS n, count(start_time) AS timed, count(srcaddr) AS addr "
+        "FROM flow GROUP BY log_status ORDER BY log_status"
+    )
     by_status = {r.log_status: (r.n, r.timed, r.addr) for r in rows.itertuples()}
     assert by_status["NODATA"][2] == 0 and by_status["SKIPDATA"][2] == 0
     total = int(rows["n"].sum())
@@ -134,9 +146,23 @@ def test_cli_json_answers_on_published_cloudtrail(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     app.command("noop")(lambda: None)
-    result = CliRunner().invoke(app, ["scope", "--access-key", STORY_B_KEY, "--cloudtrail", str(PUBLISHED_CT),
-                                      "--flow-logs", str(LOGS / "flowlogs"), "--since", "2020-09-14T00:00:00Z",
-                                      "--until", "2020-09-15", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "scope",
+            "--access-key",
+            STORY_B_KEY,
+            "--cloudtrail",
+            str(PUBLISHED_CT),
+            "--flow-logs",
+            str(LOGS / "flowlogs"),
+            "--since",
+            "2020-09-14T00:00:00Z",
+            "--until",
+            "2020-09-15",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["events"] == 11 and body["keys"] == [STORY_B_KEY]

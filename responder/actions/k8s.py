@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, field_validator
 
+from ..aws import parallel
 from ..errors import Refused, TargetChanged
 from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from .self_guard import refuse_own_node, refuse_own_pod
@@ -233,21 +234,49 @@ class CapturePod(Action[PodRef]):
         containers = [c.get("name") for key in ("initContainers", "containers", "ephemeralContainers")
                       for c in spec.get(key) or [] if c.get("name")]
         out.containers = [str(c) for c in containers]
+        # Everything after the pod depends only on the pod: read it all at once (one round trip, not eleven),
+        # then keep it in the declared order, so the evidence is the same whichever read came back first.
+        reads: dict[Any, Any] = {}
+        for container in out.containers:
+            for previous in (False, True):
+                reads[("log", container, previous)] = (
+                    lambda c=container, p=previous: api.pod_log(inp.namespace, inp.pod_name, container=c, previous=p,
+                                                                timestamps=True, limit_bytes=MAX_LOG_BYTES))
+        reads["events"] = lambda: api.list_events(inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}")
+        if out.node_name:
+            reads["node"] = lambda: api.read_node(out.node_name)
+        if out.service_account:
+            reads["sa"] = lambda: api.read_service_account(inp.namespace, out.service_account)
+            reads["role bindings"] = lambda: api.list_role_bindings(inp.namespace)
+            reads["cluster role bindings"] = api.list_cluster_role_bindings
+        reads["policies"] = lambda: api.list_network_policies(inp.namespace)
+        settled = parallel.settle(reads)
+
+        def gather(label: str, key: Any) -> Any:
+            result = settled[key]
+            if result.error is None:
+                return result.value
+            exc = result.error
+            if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
+                raise exc
+            out.gaps.append(f"{label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}".strip())
+            return None
+
         for container in out.containers:
             for previous in (False, True):
                 label = f"{container}{' (previous)' if previous else ''}"
-                try:
-                    # raw bytes, exactly as the kubelet sent them: a log is evidence, not text to decode
-                    data = api.pod_log(inp.namespace, inp.pod_name, container=container, previous=previous,
-                                       timestamps=True, limit_bytes=MAX_LOG_BYTES)
-                except Exception as exc:
+                result = settled[("log", container, previous)]
+                if result.error is not None:
+                    exc = result.error
                     if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
-                        raise
+                        raise exc
                     if previous and getattr(exc, "status", None) == 400:
                         notes.append(f"no previous log for container {container}: it has not restarted")
                     else:
                         out.gaps.append(f"log of {label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}")
                     continue
+                data = result.value
+                # raw bytes, exactly as the kubelet sent them: a log is evidence, not text to decode
                 art = ctx.evidence.put(ctx.run_id, f"{base}/logs/{container}{'.previous' if previous else ''}.log",
                                        data, collected_by=f"responder:{self.name}", at=ctx.now,
                                        content_type="text/plain",
@@ -255,37 +284,26 @@ class CapturePod(Action[PodRef]):
                                                 "truncated_at": MAX_LOG_BYTES if len(data) >= MAX_LOG_BYTES else None})
                 artifacts.append(art.as_dict())
 
-        def gather(label: str, fn: Any) -> Any:
-            try:
-                return fn()
-            except Exception as exc:
-                if not _is_api_error(exc) or getattr(exc, "status", 0) in (429, 500, 502, 503, 504):
-                    raise
-                out.gaps.append(f"{label}: {getattr(exc, 'status', '?')} {getattr(exc, 'reason', '')}".strip())
-                return None
-
-        events = gather("events", lambda: api.list_events(
-            inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}"))
+        events = gather("events", "events")
         if events is not None:
             keep("events.json", events)
         if out.node_name:
-            node = gather(f"node {out.node_name}", lambda: api.read_node(out.node_name))
+            node = gather(f"node {out.node_name}", "node")
             if node is not None:
                 keep("node.json", node)
                 out.node_instance_id = _instance_of(node)
         if out.service_account:
-            sa = gather(f"service account {out.service_account}", lambda: api.read_service_account(
-                inp.namespace, out.service_account))
+            sa = gather(f"service account {out.service_account}", "sa")
             if sa is not None:
                 keep("serviceaccount.json", sa)
                 arn = ((sa.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION)
                 if arn and ":role/" in str(arn):
                     out.irsa_role_arn = str(arn)
                     out.irsa_role_name = str(arn).rsplit("/", 1)[-1]
-            bindings = self._bindings(api, inp, out.service_account, gather)
+            bindings = self._bindings(api, inp, out.service_account, lambda label, _call: gather(label, label))
             keep("rbac-bindings.json", bindings)
             out.bindings = [f"{b.get('kind')}/{(b.get('metadata') or {}).get('name')}" for b in bindings["items"]]
-        policies = gather("network policies", lambda: api.list_network_policies(inp.namespace))
+        policies = gather("network policies", "policies")
         if policies is not None:
             keep("networkpolicies.json", policies)
             out.network_policies = [str((p.get("metadata") or {}).get("name")) for p in policies.get("items") or []

@@ -56,14 +56,19 @@ def register(app: typer.Typer) -> None:
             console().print("no playbook matches: nothing to plan")
         for p in plans:
             table = Table(title=f"plan {p.run_id} — {p.playbook} — posture {p.posture}", title_justify="left")
-            for column in ("step", "action", "runs", "changes", "summary"):
+            for column in ("wave", "step", "action", "runs", "changes", "summary"):
                 table.add_column(column, overflow="fold")
             for s in p.steps:
                 change = "?" if s.will_change is None else ("yes" if s.will_change else "no")
                 if s.needs_approval:
                     change += " (approval)"
                 table.add_row(
-                    text(s.id), text(s.action), "yes" if s.will_run else "no", change, text(s.error or s.summary)
+                    str(s.wave),
+                    text(s.id),
+                    text(s.action),
+                    "yes" if s.will_run else "no",
+                    change,
+                    text(s.error or s.summary),
                 )
             console().print(table)
 

@@ -94,6 +94,14 @@ def literal(action: type[Action], step: Step) -> tuple[dict[str, Any], Any]:
     return model.model_dump(mode="json"), model
 
 
+def depends_on(step: Step) -> set[str]:
+    """The earlier steps this one needs: those its ``with``/``when`` read, and those it ``needs``."""
+    names = set(step.needs)
+    for text in _strings(step.with_) + ([step.when] if step.when else []):
+        names.update(chain[1] for chain in templating.references(text) if len(chain) > 1 and chain[0] == "steps")
+    return names
+
+
 def upstream_state(step: Step, records: dict[str, StepRecord]) -> tuple[StepRecord, StepState] | None:
     """The first earlier step this one reads whose output is missing, with its state."""
     texts = _strings(step.with_) + ([step.when] if step.when else [])

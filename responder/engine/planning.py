@@ -150,6 +150,16 @@ def plan(engine: Engine, loaded: LoadedPlaybook, finding: Finding, *, dry_run: b
             )
         except ResponderError as exc:
             planned.append(PlannedStep(**base, will_run=True, summary="plan failed", inputs=step_args, error=str(exc)))
+    queue = [(i, step, False) for i, step in enumerate(playbook.steps)]
+    wave_of: dict[str, int] = {}
+    position = wave_number = 0
+    while position < len(queue):
+        wave = engine._wave(queue, position)
+        wave_number += 1
+        for _, step, _ in wave:
+            wave_of[step.id] = wave_number
+        position += len(wave)
+    planned = [p.model_copy(update={"wave": wave_of.get(p.id, 0)}) for p in planned]
     notes = [f"input {name} absent: {why}" for name, why in absent.items()]
     return Plan(
         run_id=run_id, playbook=playbook.id, finding_id=finding.id, posture=posture.value, steps=planned, notes=notes

@@ -23,6 +23,7 @@ class PlannedStep(BaseModel):
     after: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
+    wave: int = 0  # steps of one wave run beside each other (evidence and read-only enrichment)
 
 
 class Plan(BaseModel):

@@ -423,43 +423,112 @@ class Engine:
             self._insert_expanded(queue, parent, specs)
         position = 0
         while position < len(queue):
-            index, step, literal = queue[position]
-            position += 1
-            action_cls = self.registry.get(step.action)
-            rec = stored.get(step.id) or StepRecord(
-                run_id=run_id, step_id=step.id, index=index, action=step.action, category=action_cls.category.value
-            )
-            records[step.id] = rec
-            if aborted:
-                continue
-            rerun = rec.state.retry_on_resume or (rec.state == StepState.PLANNED and posture != Posture.DRY_RUN)
-            if rec.state.done and not rerun:
+            wave = self._wave(queue, position)
+            position += len(wave)
+            todo: list[tuple[Step, type[Action], StepRecord, bool]] = []
+            for index, step, literal in wave:
+                action_cls = self.registry.get(step.action)
+                rec = stored.get(step.id) or StepRecord(
+                    run_id=run_id, step_id=step.id, index=index, action=step.action, category=action_cls.category.value
+                )
+                records[step.id] = rec
+                rerun = rec.state.retry_on_resume or (rec.state == StepState.PLANNED and posture != Posture.DRY_RUN)
+                if not aborted and (not rec.state.done or rerun):
+                    todo.append((step, action_cls, rec, literal))
+            if not todo:
                 continue
             if time.monotonic() > lease_renew_at:  # long runs keep their lease; short ones never pay for it
                 self.store.acquire_run(run_id, self.owner, self.clock.now(), self.lease, is_stale)
                 lease_renew_at = time.monotonic() + self.lease.total_seconds() / 2
-            with step_context(run_id, step.id):
-                rec = self._run_step(run, finding, step, action_cls, posture, records, rec, literal=literal)
-            records[step.id] = rec
-            if action_cls.expands and rec.state == StepState.SUCCEEDED and rec.output.get("steps"):
-                specs = list(rec.output["steps"])
-                self.store.update_run(run_id, extra={"expanded": {**(run.extra.get("expanded") or {}), step.id: specs}})
-                run.extra.setdefault("expanded", {})[step.id] = specs
-                self._insert_expanded(queue, step.id, specs)
-                self.store.audit(
-                    run_id,
-                    self.clock.now(),
-                    "steps_expanded",
-                    actor=self.owner,
-                    step=step.id,
-                    added=[s.get("id") for s in specs],
-                )
-            if rec.state == StepState.WAITING:
-                waiting = True
+            done = self._run_wave(run, finding, posture, records, todo)
+            for (step, action_cls, _, _), rec in zip(todo, done, strict=True):
+                records[step.id] = rec
+                if action_cls.expands and rec.state == StepState.SUCCEEDED and rec.output.get("steps"):
+                    specs = list(rec.output["steps"])
+                    expanded = {**(run.extra.get("expanded") or {}), step.id: specs}
+                    self.store.update_run(run_id, extra={"expanded": expanded})
+                    run.extra["expanded"] = expanded
+                    self._insert_expanded(queue, step.id, specs)
+                    self.store.audit(
+                        run_id,
+                        self.clock.now(),
+                        "steps_expanded",
+                        actor=self.owner,
+                        step=step.id,
+                        added=[s.get("id") for s in specs],
+                    )
+                if rec.state == StepState.WAITING:
+                    waiting = True
+                if rec.state == StepState.FAILED and (step.on_failure or "continue") == "abort":
+                    aborted = step.id
+            if waiting:
                 break
-            if rec.state == StepState.FAILED and (step.on_failure or "continue") == "abort":
-                aborted = step.id
         return self._finish(run, records, aborted=aborted, waiting=waiting, created=created)
+
+    # ------------------------------------------------------------------ steps as a graph
+    def _concurrent(self, step: Step, action_cls: type[Action]) -> bool:
+        """Evidence and read-only enrichment may run beside each other: they change nothing in the account.
+
+        Containment stays one step at a time, in the playbook's order (its moves are ordered on purpose).
+        """
+        if step.approval or action_cls.expands:
+            return False
+        return action_cls.category == Category.EVIDENCE or (
+            action_cls.category == Category.ENRICH and not action_cls.mutates
+        )
+
+    def _wave(self, queue: list[tuple[int, Step, bool]], position: int) -> list[tuple[int, Step, bool]]:
+        """The steps from ``position`` that can run at once: consecutive evidence / read-only enrichment
+        steps none of which reads another's output (``steps.X`` in ``with``/``when``) or ``needs`` it."""
+        first = queue[position]
+        wave = [first]
+        if not self._concurrent(first[1], self.registry.get(first[1].action)):
+            return wave
+        names = {first[1].id}
+        for item in queue[position + 1 :]:
+            step = item[1]
+            if not self._concurrent(step, self.registry.get(step.action)) or step_inputs.depends_on(step) & names:
+                break
+            wave.append(item)
+            names.add(step.id)
+        return wave
+
+    def _run_wave(
+        self,
+        run: RunRecord,
+        finding: Finding,
+        posture: Posture,
+        records: dict[str, StepRecord],
+        todo: list[tuple[Step, type[Action], StepRecord, bool]],
+    ) -> list[StepRecord]:
+        """Run the wave's steps, at once when there are several; each is recorded write-ahead as always."""
+
+        def one(item: tuple[Step, type[Action], StepRecord, bool]) -> StepRecord:
+            step, action_cls, rec, literal = item
+            with step_context(run.run_id, step.id):
+                return self._run_step(run, finding, step, action_cls, posture, records, rec, literal=literal)
+
+        if len(todo) == 1:
+            return [one(todo[0])]
+        results: list[Any] = [None] * len(todo)
+
+        def work(n: int) -> None:
+            try:
+                results[n] = one(todo[n])
+            except BaseException as exc:  # surfaced in the caller's thread below
+                results[n] = exc
+
+        threads = [
+            threading.Thread(target=work, args=(n,), daemon=True, name="responder-wave") for n in range(len(todo))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     def _insert_expanded(self, queue: list[tuple[int, Step, bool]], parent: str, specs: list[dict[str, Any]]) -> None:
         """Append a step's expansion to the run; arguments stay data (``literal``), never templates.

@@ -149,6 +149,11 @@ class Step(_Strict):
     on_failure: Literal["abort", "continue"] | None = Field(
         None, description="default: continue (evidence and containment try everything they can)"
     )
+    needs: list[str] = Field(
+        default_factory=list,
+        description="earlier steps this one waits for beyond those its with/when read (evidence and read-only "
+        "enrichment steps otherwise run beside each other)",
+    )
 
     @field_validator("timeout", mode="before")
     @classmethod

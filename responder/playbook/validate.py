@@ -70,6 +70,15 @@ def validate_source(source: Source, registry: Registry) -> tuple[Playbook | None
                 _problem(source, (*base, "id"), f"duplicate step id {step.id!r} (also step {seen[step.id]})")
             )
         seen[step.id] = index
+        for n, need in enumerate(step.needs):
+            if need not in seen or need == step.id:
+                later = any(s.id == need for s in playbook.steps)
+                why = (
+                    f"step {need!r} runs later: a step can only wait for earlier ones"
+                    if later
+                    else (f"undefined step {need!r}")
+                )
+                problems.append(_problem(source, (*base, "needs", n), why))
         if step.action not in registry:
             close = difflib.get_close_matches(step.action, registry.names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else "; `responder schema` lists the actions"

@@ -283,7 +283,7 @@ def main() -> None:
     aws_proxy = DelayProxy(moto_url, delay)
     aws_url = aws_proxy.start()
 
-    from responder.sandbox_k8s import KubeState, running_double
+    from responder.sandbox.k8s import KubeState, running_double
     from tests.k8s_double import CLUSTER, seed_pod
 
     home = Path(tempfile.mkdtemp(prefix="responder-ttc-"))

@@ -101,7 +101,7 @@ def with_scope_logs(scope_logs: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def _drills_end_with_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`--sandbox` commands leave a drill daemon for the next command; the test session ends them all."""
     yield
-    from responder import drill
+    from responder.sandbox import drill
 
     for info in tmp_path_factory.getbasetemp().rglob(drill.INFO_FILE):
         drill.down(info.parent)

@@ -1,4 +1,4 @@
-"""The Kubernetes API double for tests (the server itself lives in ``responder.sandbox_k8s`` so the
+"""The Kubernetes API double for tests (the server itself lives in ``responder.sandbox.k8s`` so the
 sandbox can use it too) and the pod most tests meet: the one the fixtures' findings name.
 
 Objects follow the Kubernetes API reference (core/v1 Pod, Node, ServiceAccount, Event; rbac/v1 bindings;
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from responder.k8s.access import SANDBOX_ENV
-from responder.sandbox_k8s import KubeDouble, merge_patch, running_double, status
+from responder.sandbox.k8s import KubeDouble, merge_patch, running_double, status
 
 __all__ = [
     "ARN",

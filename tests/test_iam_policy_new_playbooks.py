@@ -100,10 +100,12 @@ def test_root_playbook_calls_are_declared_and_enough(
     from responder.iam_policy import policy_for
 
     drill = _drill("root-account-compromise", "root-account-compromise-root-usage.json")
-    policy = policy_for([drill_kit._shipped()[drill.playbook]], default_registry())["Statement"][0]["Action"]
+    loaded = [drill_kit._shipped()[drill.playbook]]
+    document = policy_for(loaded, default_registry(), evidence_url=drill_kit.EVIDENCE_URL)
+    policy = sorted(drill_kit._granted(document))  # the document is scoped: one statement per set of resources
     admin = drill_kit._run(moto_endpoint, drill, None, tmp_path / "admin")
     assert admin.calls and admin.calls <= set(policy), sorted(admin.calls - set(policy))
-    exact = drill_kit._run(moto_endpoint, drill, policy, tmp_path / "exact")
+    exact = drill_kit._run(moto_endpoint, drill, document, tmp_path / "exact")
     assert exact.states == admin.states and exact.states["deny_root_scp"] == "waiting", exact.errors
 
 
@@ -121,7 +123,7 @@ def test_lambda_calls_are_declared(moto_endpoint: str, tmp_path: Path, with_scop
     from responder.iam_policy import policy_for
 
     drill = _drill("lambda-function-compromise", "lambda-function-compromise-bitcointool.json")
-    policy = set(policy_for([drill_kit._shipped()[drill.playbook]], default_registry())["Statement"][0]["Action"])
+    policy = drill_kit._granted(policy_for([drill_kit._shipped()[drill.playbook]], default_registry()))
     admin = drill_kit._run(moto_endpoint, drill, None, tmp_path / "admin")
     assert admin.calls and admin.calls <= policy, sorted(admin.calls - policy)
     assert SKIPPED

@@ -118,7 +118,7 @@ def test_archived_finding_recorded_not_run(shipped: Drill) -> None:
 
 def test_security_hub_envelopes(shipped: Drill) -> None:
     control = lambda_handler.on_event(_event("securityhub/securityhub-control-ec2-7-imported-envelope.json"))
-    assert control["ok"] and [r["status"] for r in control["results"]] == ["unmatched"]
+    assert control["ok"] and [r["status"] for r in control["results"]] == ["triage"]
     custom = lambda_handler.on_event(_event("securityhub/guardduty-consolelogin-custom-action.json"))
     assert custom["ok"] and len(custom["results"]) == 1
 

@@ -11,7 +11,7 @@ from responder.config import load_settings
 from responder.engine.release import release
 from responder.findings import parse_event
 from responder.sandbox import start_sandbox
-from responder.sandbox_k8s import describe_k8s, k8s_sandbox
+from responder.sandbox.k8s import describe_k8s, k8s_sandbox
 from tests.helpers import shipped
 from tests.k8s_double import fixture_event
 from tests.playbooks.test_k8s_playbook import assert_all_but_scope_succeeded

@@ -46,7 +46,7 @@ def _environment(
     if not sandbox:
         yield settings
         return
-    from .. import drill
+    from ..sandbox import drill
 
     drill_settings = sandbox_settings(settings)
     with drill.attached(drill_settings.home, finding) as box:
@@ -296,7 +296,7 @@ def _require_emulator() -> None:
 
 
 def _sandbox_state(box: Any, finding: Finding) -> list[dict[str, Any]]:
-    from .. import drill
+    from ..sandbox import drill
 
     home = _DRILL.get("home")
     if home is not None:
@@ -324,8 +324,7 @@ def _print_before_after(sandbox: dict[str, Any]) -> None:
 
 def _seed_leftovers(settings: Settings, finding: Finding, truth: Any, box: Any) -> None:
     """What the generated story left behind goes into the emulator too, so the closed loop meets it."""
-    from .. import drill
-    from ..sandbox import seed_story_leftovers
+    from ..sandbox import drill, seed_story_leftovers
 
     if drill.status(settings.home) is not None:
         drill.seed_leftovers(settings.home, finding, truth)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .. import drill
 from ..config import load_settings
+from ..sandbox import drill
 from .core import sandbox_settings
 from .render import console, print_json, text
 

@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
             after = _sandbox_state(box, finding)
         waiting = any(r.waiting_for for r in results)
         if not waiting:  # nothing left for a person: the drill's emulator is not needed any more
-            from .. import drill
+            from ..sandbox import drill
 
             drill.down(sandbox_settings(demo_settings).home)
         extra = {

@@ -25,7 +25,7 @@ from responder.config import load_settings
 from responder.engine.release import release
 from responder.findings import load_file
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import describe_instance, seed_resources
+from responder.sandbox.resources import describe_instance, seed_resources
 from tests.conftest import FIXTURES
 from tests.helpers import engine, shipped
 

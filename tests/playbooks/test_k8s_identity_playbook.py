@@ -15,7 +15,7 @@ import pytest
 from responder.engine.release import release
 from responder.findings import load_file, parse_event
 from responder.k8s.access import SANDBOX_ENV
-from responder.sandbox_k8s import KubeDouble, running_double
+from responder.sandbox.k8s import KubeDouble, running_double
 from responder.service.decide import decide
 from tests.conftest import FIXTURES
 from tests.helpers import engine, shipped

@@ -20,7 +20,7 @@ from responder.cli import app
 from responder.engine.release import release
 from responder.findings import load_file
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import describe_bucket, seed_resources
+from responder.sandbox.resources import describe_bucket, seed_resources
 from tests.conftest import FIXTURES
 from tests.helpers import engine, shipped
 

@@ -36,7 +36,7 @@ from responder.errors import TargetChanged
 from responder.evidence.local import LocalLocker
 from responder.findings import load_file
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import SANDBOX_ASG, describe_instance, seed_resources
+from responder.sandbox.resources import SANDBOX_ASG, describe_instance, seed_resources
 from tests.conftest import FIXTURES
 
 CANARY = FIXTURES / "guardduty" / "ec2-bitcointool-bare.json"

@@ -22,7 +22,7 @@ from responder.config import load_settings
 from responder.evidence.local import LocalLocker
 from responder.findings import load_file
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import seed_resources
+from responder.sandbox.resources import seed_resources
 from tests.conftest import FIXTURES
 
 AT = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from responder.actions.aws import _ec2_groups as groups
 from responder.actions.aws.ecs import CaptureTask, IsolateTask, IsolateTaskInput, TaskInput
 from responder.errors import TargetChanged
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import seed_ecs_task
+from responder.sandbox.resources import seed_ecs_task
 from tests.actions.aws.action_ctx import ACCOUNT, step_context
 
 

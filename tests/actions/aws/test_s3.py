@@ -21,7 +21,7 @@ from responder.errors import TargetChanged
 from responder.evidence.local import LocalLocker
 from responder.findings import load_file
 from responder.sandbox import Sandbox
-from responder.sandbox_resources import seed_resources
+from responder.sandbox.resources import seed_resources
 from tests.conftest import FIXTURES
 
 EXFIL = FIXTURES / "guardduty" / "s3-exfiltration-anomalousbehavior-list.json"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigInvalid
+from ..errors import ConfigInvalid
 
 INFO_FILE = "drill.json"
 START_TIMEOUT_S = 20.0
@@ -98,7 +98,7 @@ def up(home: Path) -> DrillInfo:
     _info_path(home).unlink(missing_ok=True)
     log = (home / "drill.log").open("ab")
     subprocess.Popen(
-        [sys.executable, "-m", "responder.drill", str(home)],
+        [sys.executable, "-m", "responder.sandbox.drill", str(home)],
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -130,8 +130,8 @@ def attached(home: Path, finding: Any) -> Iterator[Any]:
 
     Yields a :class:`responder.sandbox.Sandbox` view (endpoint, account, what was seeded).
     """
-    from .k8s.access import SANDBOX_ENV
-    from .sandbox import _ENV, Sandbox
+    from ..k8s.access import SANDBOX_ENV
+    from . import _ENV, Sandbox
 
     info = up(home)
     seeded = _post(info.control + "/seed", {"finding": finding.model_dump(mode="json")})
@@ -181,9 +181,9 @@ def describe(home: Path, finding: Any) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- daemon
 def state_rows(box: Any, finding: Any) -> list[dict[str, Any]]:
     """What a person wants to see before and after: keys, policies, instances, buckets, pods."""
-    from .sandbox import show_principal
-    from .sandbox_k8s import describe_k8s
-    from .sandbox_resources import describe_seeded
+    from . import show_principal
+    from .k8s import describe_k8s
+    from .resources import describe_seeded
 
     rows = [show_principal(box, user_name=key["user_name"]) for key in box.seeded.get("access_keys", [])]
     rows += [show_principal(box, role_name=role) for role in box.seeded.get("roles", [])]
@@ -216,10 +216,10 @@ def serve(home: Path) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from .findings.model import Finding
-    from .k8s.access import SANDBOX_ENV
-    from .sandbox import Sandbox, sandbox_account, seed
-    from .sandbox_k8s import k8s_sandbox
+    from ..findings.model import Finding
+    from ..k8s.access import SANDBOX_ENV
+    from . import Sandbox, sandbox_account, seed
+    from .k8s import k8s_sandbox
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -259,8 +259,8 @@ def serve(home: Path) -> None:
                     _, box, k8s_env = box_for(body["finding"])
                     answer = {"account_id": box.account_id, "seeded": box.seeded, "k8s_env": k8s_env}
                 elif self.path == "/leftovers":
-                    from .samples.model import GroundTruth
-                    from .sandbox import seed_story_leftovers
+                    from ..samples.model import GroundTruth
+                    from . import seed_story_leftovers
 
                     _, box, _ = box_for(body["finding"])
                     answer = {"made": seed_story_leftovers(box, GroundTruth.model_validate(body["truth"]))}

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from .findings.model import Finding
+from ..findings.model import Finding
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{1,61}[A-Za-z0-9]$")
@@ -145,7 +145,7 @@ def _seed_bucket(box: Any, name: str | None) -> None:
 # ------------------------------------------------------------------------------------------ describe
 def describe_instance(ec2: Any, asg: Any, elbv2: Any, instance_id: str) -> dict[str, Any]:
     """What containment changes on an instance, as the APIs report it now."""
-    from .actions.aws import _ec2_lookup as look
+    from ..actions.aws import _ec2_lookup as look
 
     inst = look.instance(ec2, instance_id)
     member = look.autoscaling_group(asg, instance_id)
@@ -166,7 +166,7 @@ def describe_instance(ec2: Any, asg: Any, elbv2: Any, instance_id: str) -> dict[
 
 
 def describe_bucket(s3: Any, name: str) -> dict[str, Any]:
-    from .actions.aws.s3 import public_access_block
+    from ..actions.aws.s3 import public_access_block
 
     try:
         policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
@@ -177,7 +177,7 @@ def describe_bucket(s3: Any, name: str) -> dict[str, Any]:
 
 
 def describe_role_trust(iam: Any, role: str) -> dict[str, Any]:
-    from .actions.aws.iam_role import LOCKED_TRUST
+    from ..actions.aws.iam_role import LOCKED_TRUST
 
     doc = iam.get_role(RoleName=role)["Role"].get("AssumeRolePolicyDocument")
     if isinstance(doc, str):

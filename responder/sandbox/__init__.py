@@ -17,8 +17,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigInvalid
-from .findings.model import Finding
+from ..errors import ConfigInvalid
+from ..findings.model import Finding
 
 SANDBOX_HOME_ACCOUNT = "123456789012"
 SANDBOX_ROLE = "ResponderRole"
@@ -117,7 +117,7 @@ def start_sandbox(finding: Finding) -> Iterator[Sandbox]:
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         box = Sandbox(endpoint=endpoint, account_id=sandbox_account(finding), region=finding.region or "us-east-1")
         seed(box, finding)
-        from .sandbox_k8s import k8s_sandbox
+        from .k8s import k8s_sandbox
 
         with k8s_sandbox(box, finding):  # a Kubernetes API double for pod findings
             yield box
@@ -142,7 +142,7 @@ def seed(box: Sandbox, finding: Finding) -> None:
             _seed_user_key(box, resource.user_name, None)
         elif kind == "role_session":
             _seed_role(box, resource.role_name)
-    from .sandbox_resources import seed_resources  # EC2 instances, S3 buckets, functions, databases, tasks
+    from .resources import seed_resources  # EC2 instances, S3 buckets, functions, databases, tasks
 
     seed_resources(box, finding)
     box.seeded["account_id"] = box.account_id

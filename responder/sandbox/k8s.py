@@ -606,7 +606,7 @@ def k8s_sandbox(box: Any, finding: Any) -> Iterator[KubeDouble | None]:
     IRSA role that is also created in the emulator) and point ``RESPONDER_K8S_CLUSTERS`` at it."""
     import os
 
-    from .k8s.access import SANDBOX_ENV
+    from ..k8s.access import SANDBOX_ENV
 
     pod = finding.first("k8s_pod")
     if pod is None or not pod.pod_name:

@@ -67,3 +67,21 @@ def test_drill_approve_then_release_as_printed(drill: Path, monkeypatch: pytest.
 def test_unknown_run_is_no_such_run(drill: Path) -> None:
     verify = _cli("evidence", "verify", "run-00000000000000000000")
     assert verify.returncode == 2 and "no such run" in verify.stderr
+
+
+def test_stolen_session_closed_loop_contains_what_it_left_behind(drill: Path) -> None:
+    """Issue 17's done-when: the stolen session's scope shows a backdoor user and key and a stopped trail;
+    the run ends with the key inactive, the user quarantined and the trail logging, all releasable."""
+    event = ROOT / "tests" / "fixtures" / "findings" / "guardduty" / "iam-anomalous-role-session.json"
+    run = _cli("run", str(event), "--sandbox", "--json", "-q")
+    assert run.returncode in (0, 4), run.stderr
+    result = json.loads(run.stdout)
+    assert result["playbook"] == "iam-role-session-compromise"
+    loop = {s["action"]: s for s in result["steps"] if s["id"].startswith("loop_")}
+    assert loop["aws.iam.deactivate_access_key"]["status"] == "succeeded"
+    assert loop["aws.iam.quarantine_principal"]["status"] == "succeeded"
+    assert loop["aws.cloudtrail.start_logging"]["status"] == "succeeded"
+    released = _cli("release", result["run_id"], "--reenable-keys", "--json")
+    assert released.returncode == 0, released.stdout + released.stderr
+    names = {s["id"] for s in json.loads(released.stdout)["released"]}
+    assert {f"release:{s['id']}" for s in loop.values() if s["action"] == "aws.iam.quarantine_principal"} <= names

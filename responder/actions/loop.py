@@ -25,7 +25,14 @@ from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, 
 
 _SAFE = re.compile(r"[^a-z0-9_-]+")
 _ACCOUNT = re.compile(r"^\d{12}$")
-MAX_ITEMS = 50  # a noisy scope must not expand into hundreds of steps; the rest are listed for a person
+MAX_ITEMS = 50
+#: grants to outside accounts, each withdrawn by the action that owns the resource: kind → (action, argument, what)
+SHARES = {
+    "snapshot_shared": ("aws.ec2.unshare_snapshot", "snapshot_id", "snapshot"),
+    "image_shared": ("aws.ec2.unshare_image", "image_id", "AMI"),
+    "db_snapshot_shared": ("aws.rds.unshare_db_snapshot", "db_snapshot_identifier", "DB snapshot"),
+    "bucket_policy_changed": ("aws.s3.deny_external_accounts", "bucket_name", "bucket"),
+}  # a noisy scope must not expand into hundreds of steps; the rest are listed for a person
 
 
 class LeftoversInput(ActionInput):
@@ -147,37 +154,14 @@ def plan_steps(items: list[dict[str, Any]], handled_keys: set[str], handled: set
                 {"trail": target},
                 f"trail {target} stopped by the attacker",
             )
-        elif kind == "snapshot_shared" and target and accounts:
+        elif kind in SHARES and target and accounts:
+            action, argument, what = SHARES[kind]
             add(
                 kind,
                 target,
-                "aws.ec2.unshare_snapshot",
-                {"snapshot_id": target, "accounts": accounts},
-                f"snapshot {target} shared with {', '.join(accounts)}",
-            )
-        elif kind == "image_shared" and target and accounts:
-            add(
-                kind,
-                target,
-                "aws.ec2.unshare_image",
-                {"image_id": target, "accounts": accounts},
-                f"AMI {target} shared with {', '.join(accounts)}",
-            )
-        elif kind == "db_snapshot_shared" and target and accounts:
-            add(
-                kind,
-                target,
-                "aws.rds.unshare_db_snapshot",
-                {"db_snapshot_identifier": target, "accounts": accounts},
-                f"DB snapshot {target} shared with {', '.join(accounts)}",
-            )
-        elif kind == "bucket_policy_changed" and target and accounts:
-            add(
-                kind,
-                target,
-                "aws.s3.deny_external_accounts",
-                {"bucket_name": target, "accounts": accounts},
-                f"bucket {target} opened to {', '.join(accounts)}",
+                action,
+                {argument: target, "accounts": accounts},
+                f"{what} {target} shared with {', '.join(accounts)}",
             )
         elif kind in ("event_selectors_changed", "flow_logs_deleted", "trail_deleted", "trail_updated"):
             unhandled.append(

@@ -360,16 +360,15 @@ def _run(endpoint: str, drill: Drill, document: dict[str, Any] | None, tmp: Path
 
 
 def _fixture_drill(playbook_id: str) -> Drill | None:
-    """The first fixture finding (tests/fixtures, by folder then path) the playbook matches, moved into moto's
+    """The first fixture finding (tests/fixtures/guardduty, securityhub) the playbook matches, moved into moto's
     default account (responder's own here) and seeded by the sandbox's own seeding."""
     from responder.findings import parse_event
     from responder.playbook.match import matching
     from responder.sandbox import Sandbox, seed
 
     playbook = _shipped()[playbook_id].playbook
-    # the shipped-playbook fixtures first (tests/fixtures/guardduty, securityhub), then the parser's
-    folders = ("guardduty", "securityhub", "findings")
-    paths = [p for folder in folders for p in sorted((FIXTURES / folder).rglob("*.json*"))]
+    # the issue-17 playbooks are drilled on their own findings in tests/test_iam_policy_new_playbooks.py
+    paths = [p for folder in ("guardduty", "securityhub") for p in sorted((FIXTURES / folder).glob("*.json*"))]
     for path in paths:
         try:
             text = path.read_text()
@@ -394,20 +393,6 @@ def _fixture_drill(playbook_id: str) -> Drill | None:
     return None
 
 
-MOTO_CANNOT_ENFORCE = {
-    # moto answers every GET of a rest-json API (Lambda GetFunction, GetPolicy...) with SignatureDoesNotMatch
-    # once enforcement is on, whoever signs it (moto notes §4): the drill would prove nothing either way
-    "lambda-function-compromise": "moto rejects Lambda's GET calls for every caller under enforcement",
-}
-
-
-KNOWN_GAPS = {
-    # found by this drill: without organizations:DescribeOrganization the SCP step waits for approval as if
-    # nothing were missing (its plan swallows the AccessDenied); strict, so the fix makes this test say so
-    "root-account-compromise": "deny_root_scp does not report a missing organizations:DescribeOrganization",
-}
-
-
 def _drills() -> list[Any]:
     drills: list[Any] = [Drill("iam-credential-compromise", lambda: finding_of(sample_event()), lambda: seed_user(),
                                source="responder/data/samples/guardduty-iam-exfiltration.json", full=True)]
@@ -415,12 +400,9 @@ def _drills() -> list[Any]:
         if playbook_id == "iam-credential-compromise":
             continue
         uses_k8s = any(s.action.startswith("k8s.") for s in _shipped()[playbook_id].playbook.steps)
-        drill = None if uses_k8s or playbook_id in MOTO_CANNOT_ENFORCE else _fixture_drill(playbook_id)
-        reason = ("needs the Kubernetes double" if uses_k8s else MOTO_CANNOT_ENFORCE.get(playbook_id)
-                  or "no fixture finding matches it")
-        if drill and playbook_id in KNOWN_GAPS:
-            drills.append(pytest.param(drill, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[playbook_id])))
-            continue
+        drill = None if uses_k8s else _fixture_drill(playbook_id)
+        reason = "needs the Kubernetes double" if uses_k8s else \
+            "no finding in tests/fixtures/{guardduty,securityhub} matches it (tests/test_iam_policy_new_playbooks.py)"
         drills.append(drill or pytest.param(Drill(playbook_id, lambda: None, lambda: None),  # type: ignore[arg-type, return-value]
                                             marks=pytest.mark.skip(reason=reason)))
     return drills

@@ -9,9 +9,9 @@ lease owner), the run store is DynamoDB (``dynamodb://``) on the moto server, th
 30% of the events are repeats of earlier findings — half exact duplicate deliveries (EventBridge is
 at least once), half GuardDuty updates of the same finding (later ``updatedAt``, higher count) — all
 shuffled into the stream so duplicates race their originals. The event is the published GuardDuty
-TorIPCaller EventBridge event (cloud-custodian tests/data/cwe/iam-duty-event.json, see
-/work/shared/datasets/findings/SOURCES.md), with a distinct finding id, IAM user and access key per
-finding, moved into the emulator's account.
+TorIPCaller EventBridge event, as the project's fixture composes it in the published shape
+(tests/fixtures/guardduty/iam-tor-ipcaller-sample-eventbridge.json, basis in that folder's SOURCES.md),
+with a distinct finding id, IAM user and access key per finding, moved into the emulator's account.
 
 Throttling is injected by a small HTTP proxy in front of moto (every client goes through it in both
 runs): it answers a random 10% of requests with the service's own throttling error (Query/EC2 XML
@@ -43,8 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-EVENT = Path(os.environ.get("RESPONDER_DATASETS", ROOT.parent / "shared" / "datasets")) / "findings" / "guardduty" \
-    / "iam-tor-ipcaller.json"
+EVENT = ROOT / "tests" / "fixtures" / "guardduty" / "iam-tor-ipcaller-sample-eventbridge.json"
 ACCOUNT = "123456789012"
 
 
@@ -155,7 +154,7 @@ def _events(n: int, repeat_share: float, seed: int) -> tuple[list[dict[str, Any]
         repeat = copy.deepcopy(original)
         repeat["id"] = str(uuid.UUID(int=rng.getrandbits(128)))
         if j % 2:  # a GuardDuty update of the same finding
-            repeat["detail"]["updatedAt"] = f"2017-11-01T00:{j % 60:02d}:00.000Z"
+            repeat["detail"]["updatedAt"] = f"2099-11-01T00:{j % 60:02d}:00.000Z"  # later than any original
             repeat["detail"]["service"]["count"] = 2 + j
         events.append(repeat)
     rng.shuffle(events)

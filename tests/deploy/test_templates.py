@@ -2,12 +2,11 @@
 EventBridge rules match what they should: real GuardDuty and Security Hub events put on a bus in the
 emulator, with an SQS target, read back (moto notes §15: test_event_pattern is a stub there).
 
-Events from /work/shared/datasets/findings (SOURCES.md): every GuardDuty finding published there,
-in its EventBridge envelope where it was published in one (cloud-custodian's iam-duty-event.json and
-ec2-duty-event.json), otherwise wrapped the way GuardDuty publishes to EventBridge ("GuardDuty
-Finding", source aws.guardduty, the finding as detail); Security Hub "Findings - Imported" envelopes
-(aws-solutions/automated-security-response-on-aws afsbp-ec2.7.json; terraform-aws-notify-slack
-securityhub_finding_low.json) and a "Custom Action" one (cloud-custodian), which must not match.
+Events are the project's own fixtures in the published shapes (tests/fixtures/guardduty and
+tests/fixtures/findings/guardduty, each folder's SOURCES.md names its basis): every GuardDuty finding
+there, in its EventBridge envelope where it has one, otherwise wrapped the way GuardDuty publishes to
+EventBridge ("GuardDuty Finding", source aws.guardduty, the finding as detail); a Security Hub
+"Findings - Imported" envelope (control EC2.7) and a "Custom Action" one, which must not match.
 """
 
 from __future__ import annotations
@@ -22,11 +21,12 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import DATASETS
+from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-FINDINGS = DATASETS / "findings"
+GUARDDUTY = (FIXTURES / "guardduty", FIXTURES / "findings" / "guardduty")
+SECURITYHUB = FIXTURES / "securityhub"
 
 
 def _template(name: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_evidence_bucket_has_object_lock() -> None:
 def _guardduty_events() -> list[dict[str, Any]]:
     """Every published GuardDuty finding in the datasets, as EventBridge carries it."""
     out = []
-    for path in sorted((FINDINGS / "guardduty").glob("*.json")):
+    for path in sorted(p for folder in GUARDDUTY for p in folder.glob("*.json")):
         data = json.loads(path.read_text())
         if isinstance(data, dict) and data.get("detail-type") == "GuardDuty Finding":
             out.append((path.name, data["detail"]))
@@ -152,9 +152,8 @@ def test_security_hub_rule_matches_active_new_findings_above_floor(moto_endpoint
     """The published envelopes as they are (all below the floor or not 'Imported'), then the EC2.7
     envelope re-rated High, archived, and resolved, as Security Hub re-publishes a finding."""
     pattern = _pattern("SecurityHubAsff")
-    envelopes = [json.loads((FINDINGS / "securityhub" / name).read_text()) for name in
-                 ("securityhub-control-ec2-7-imported-envelope.json", "macie-imported-envelope.json",
-                  "guardduty-consolelogin-custom-action.json")]
+    envelopes = [json.loads((SECURITYHUB / name).read_text()) for name in
+                 ("securityhub-control-ec2-7-imported-envelope.json", "guardduty-consolelogin-custom-action.json")]
     variants = []
     for suffix, changes in (("high", {}), ("archived", {"RecordState": "ARCHIVED"}),
                             ("resolved", {"Workflow": {"Status": "RESOLVED"}})):
@@ -177,7 +176,7 @@ def test_security_hub_rule_matches_active_new_findings_above_floor(moto_endpoint
 @pytest.mark.xfail(strict=True, reason="moto 5.2.5 does not match patterns inside arrays of objects "
                                        "(moto/events/models.py EventPattern); EventBridge does")
 def test_security_hub_nested_pattern_in_moto(moto_endpoint: str) -> None:
-    envelope = json.loads((FINDINGS / "securityhub" / "securityhub-control-ec2-7-imported-envelope.json").read_text())
+    envelope = json.loads((SECURITYHUB / "securityhub-control-ec2-7-imported-envelope.json").read_text())
     finding = envelope["detail"]["findings"][0]
     finding["Severity"] = {"Label": "HIGH", "Normalized": 70}
     entry = {"Source": "aws.securityhub", "DetailType": envelope["detail-type"],

@@ -16,9 +16,10 @@ An engineer in the console looks at CloudTrail → Trails and VPC → Flow logs;
 
 Objects are fetched in parallel into ``<cache>/discovered/<account>/…`` keeping the S3 key layout, so the local
 backend reads them as it reads any ``AWSLogs`` folder. A file already there with the same size is not fetched
-again (a stopped sync resumes); one sync reads at most ``max_bytes`` (default 2 GiB, ``scope.max_download_bytes``),
-and says when it stopped short. Every source looked at — read or not, and why — is returned as a
-:class:`~responder.scope.report.Source` for the report.
+again (a stopped sync resumes); one sync reads at most ``max_bytes`` (default 2 GiB, ``scope.max_download_bytes``)
+and never more than four fifths of the free disk (a Lambda's /tmp), and says when it stopped short. Every
+source looked at — read or not, and why — is returned as a :class:`~responder.scope.report.Source` for the
+report.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -170,6 +172,15 @@ def _day_prefixes(
     return prefixes
 
 
+def _disk_room(folder: Path) -> int:
+    """Four fifths of the free space where the cache lives: a Lambda's /tmp (512 MiB by default) bounds the
+    fetch before the configured size does."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return int(shutil.disk_usage(probe).free * 0.8)
+
+
 def discover(
     clients: Clients,
     *,
@@ -189,7 +200,7 @@ def discover(
     """Find and fetch the window's CloudTrail and Flow Logs of ``account`` (see the module docstring)."""
     out = Discovered()
     root = Path(cache_dir) / "discovered" / account
-    budget = [int(max_bytes)]
+    budget = [min(int(max_bytes), _disk_room(Path(cache_dir)))]
     window_days = days(window, now=now)
     ct_root, flow_root = root / "cloudtrail", root / "flowlogs"
     _cloudtrail(clients, out, ct_root, account, region, window_days, budget, workers, progress)

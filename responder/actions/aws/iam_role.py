@@ -104,6 +104,7 @@ class DenySession(Action[DenySessionInput]):
     Output = DenySessionOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"})
     undo_permissions = frozenset({"iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"})
@@ -168,6 +169,7 @@ class DenySession(Action[DenySessionInput]):
         if existing == doc:
             return Outcome(changed=False, summary=f"session(s) {userids + sources} of {inp.role_name} already denied",
                            before={"policy": existing}, after={"policy": doc}, output=out)
+        ctx.record_before({"policy": existing})
         ctx.aws("iam").put_role_policy(RoleName=inp.role_name, PolicyName=inp.policy_name,
                                        PolicyDocument=json.dumps(doc))
         return Outcome(changed=True, summary=f"denied session(s) {userids + sources} of role {inp.role_name}",

@@ -167,6 +167,7 @@ class BlockPublicAccess(Action[BucketInput]):
     Output = BlockPublicAccessOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"})
     undo_permissions = permissions
@@ -184,6 +185,7 @@ class BlockPublicAccess(Action[BucketInput]):
         if current == BLOCK_ALL:
             return Outcome(changed=False, summary=f"public access to {inp.bucket_name} is already blocked",
                            before={"public_access_block": current}, after={"public_access_block": current}, output=out)
+        ctx.record_before({"public_access_block": current})
         s3.put_public_access_block(Bucket=inp.bucket_name, PublicAccessBlockConfiguration=dict(BLOCK_ALL))
         return Outcome(changed=True, summary=f"blocked public access to bucket {inp.bucket_name} (was {current})",
                        before={"public_access_block": current}, after={"public_access_block": BLOCK_ALL}, output=out)

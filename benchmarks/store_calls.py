@@ -162,6 +162,7 @@ def main() -> None:
                     return _counting_sqlite(home / f"{tag}.sqlite3", counts)
                 return _counting_dynamo(f"responder-{tag}", counts)
 
+            os.environ["RESPONDER_EVIDENCE"] = f"file://{home / tag / 'evidence'}"  # each measurement its own locker
             figures[label] = _measure(factory, sample_event(), playbooks, home)
         event, constant = figures["leaked_key"], figures["constant"]
         engine_constant = constant["by_layer"].get("engine", 0) + constant["by_layer"].get("service", 0)

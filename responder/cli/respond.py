@@ -26,7 +26,6 @@ from .core import (
     _sandbox_state,
     _settings,
     _show_results,
-    sandbox_settings,
 )
 from .render import Progress, console, print_json, text
 
@@ -160,10 +159,6 @@ def register(app: typer.Typer) -> None:
             results = service.respond_one(finding)
             after = _sandbox_state(box, finding)
         waiting = any(r.waiting_for for r in results)
-        if not waiting:  # nothing left for a person: the drill's emulator is not needed any more
-            from ..sandbox import drill
-
-            drill.down(sandbox_settings(demo_settings).home)
         extra = {
             "sandbox": {
                 "endpoint": box.endpoint,
@@ -185,8 +180,7 @@ def register(app: typer.Typer) -> None:
                 for step in result.waiting_for:
                     lines.append(f"decide:    {env} responder approve {result.run_id} {step} --by NAME --reason TEXT")
             lines.append(f"release:   {env} responder release {run_id} --reenable-keys")
-            if waiting:
-                lines.append(f"tear down: {env} responder sandbox down   (the drill's emulator is kept for the above)")
+            lines.append(f"tear down: {env} responder sandbox down   (the drill's emulator is kept for the above)")
             console().print("\nnext, in this drill:\n  " + "\n  ".join(text(line) for line in lines))
         # the drill ran as designed when a person is only asked to decide: the demo's job is done (exit 0)
         raise typer.Exit(0 if waiting and _exit_for(results) == 3 else _exit_for(results))

@@ -360,6 +360,7 @@ class ProtectInstance(Action[InstanceInput]):
     Output = ProtectInstanceOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"})
     undo_permissions = permissions
@@ -405,6 +406,7 @@ class ProtectInstance(Action[InstanceInput]):
             return Outcome(changed=False, summary=f"{inp.instance_id} already protected", before=state,
                            after=state, output=out)
         # from an observation, both attributes are written: whatever changed since, the instance ends protected
+        ctx.record_before(state)
         self._set(ctx, inp, self.WANTED, {"termination_protection": None, "shutdown_behavior": None}
                   if observed else state)
         return Outcome(changed=True, summary=f"protected {inp.instance_id} (was: termination protection "

@@ -68,10 +68,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = Path(os.environ.get("RESPONDER_DATASETS") or SHARED / "datasets")
 DATASETS_PRESENT = (DATASETS / "findings").is_dir() or (DATASETS / "logs").is_dir()
-requires_datasets = pytest.mark.skipif(
-    not DATASETS_PRESENT,
-    reason="published corpus tier: ../shared/datasets (or $RESPONDER_DATASETS) is not present",
-)
+DATASETS_ABSENT = "published corpus tier: ../shared/datasets (or $RESPONDER_DATASETS) is not present"
+requires_datasets = pytest.mark.skipif(not DATASETS_PRESENT, reason=DATASETS_ABSENT)
 """Mark for tests that read the published corpus; every other test runs on ``FIXTURES`` alone."""
 
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from responder.cli import app
 from responder.findings import load_file
-from tests.conftest import DATASETS, requires_datasets
+from tests.conftest import DATASETS, DATASETS_ABSENT, DATASETS_PRESENT
 
 FINDINGS = sorted((DATASETS / "findings").rglob("*.json*")) if (DATASETS / "findings").exists() else []
-pytestmark = requires_datasets
+pytestmark = pytest.mark.skipif(not DATASETS_PRESENT, reason=DATASETS_ABSENT)  # the corpus tier
 
 
 def test_the_corpus_holds_findings() -> None:

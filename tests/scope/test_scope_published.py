@@ -20,10 +20,10 @@ from responder.scope import investigate, open_backend, subject_for_key, subject_
 from responder.scope import questions as Q
 from responder.scope.pivots import resolve, subject_values
 from responder.scope.subject import Subject, Window
-from tests.conftest import requires_datasets
+from tests.conftest import DATASETS_ABSENT, DATASETS_PRESENT
 from tests.scope.conftest import LOGS, PUBLISHED_CT, PUBLISHED_FLOW
 
-pytestmark = requires_datasets  # the published-corpus tier: skipped with one reason when ../shared is absent
+pytestmark = pytest.mark.skipif(not DATASETS_PRESENT, reason=DATASETS_ABSENT)  # the corpus tier
 
 STORY_B_KEY = "ASIA5FLZVX4OPVKKVBMX"
 STORY_B_SESSION = (

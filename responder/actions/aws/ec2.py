@@ -691,6 +691,7 @@ class DetachInstanceProfile(Action[InstanceInput]):
     Output = DetachProfileOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile"})
     undo_permissions = frozenset({"ec2:DescribeIamInstanceProfileAssociations", "ec2:AssociateIamInstanceProfile",
@@ -719,6 +720,7 @@ class DetachInstanceProfile(Action[InstanceInput]):
         if not cur:
             return Outcome(changed=False, summary=f"{inp.instance_id} has no instance profile",
                            before={"profile": None}, after={"profile": None}, output=out)
+        ctx.record_before({"profile": cur})
         _ec2(ctx).disassociate_iam_instance_profile(AssociationId=cur["association_id"])
         return Outcome(changed=True, summary=f"disassociated {cur['instance_profile_arn']} from {inp.instance_id}",
                        before={"profile": cur}, after={"profile": None}, output=out)

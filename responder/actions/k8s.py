@@ -34,12 +34,18 @@ POD_LABEL = "responder.io/quarantine-pod"
 POLICY_PREFIX = "responder-isolate-"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "responder"}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
-ENFORCEMENT_NOTE = ("a NetworkPolicy only takes effect where the cluster's network plugin enforces it "
-                    "(e.g. the VPC CNI with network policy enabled, Calico, Cilium); check before relying on it")
-HOST_NETWORK_NOTE = ("the pod uses the host's network namespace (hostNetwork: true): NetworkPolicies do not apply "
-                     "to it; isolate its node instead (the EC2 playbook's isolate_instance on {node})")
-ADDITIVE_NOTE = ("NetworkPolicies add up: {names} also select this pod and allow {what}; those flows stay open "
-                 "until that policy is changed")
+ENFORCEMENT_NOTE = (
+    "a NetworkPolicy only takes effect where the cluster's network plugin enforces it "
+    "(e.g. the VPC CNI with network policy enabled, Calico, Cilium); check before relying on it"
+)
+HOST_NETWORK_NOTE = (
+    "the pod uses the host's network namespace (hostNetwork: true): NetworkPolicies do not apply "
+    "to it; isolate its node instead (the EC2 playbook's isolate_instance on {node})"
+)
+ADDITIVE_NOTE = (
+    "NetworkPolicies add up: {names} also select this pod and allow {what}; those flows stay open "
+    "until that policy is changed"
+)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")  # EKS names, kubeconfig contexts, ARNs
@@ -129,8 +135,11 @@ def selector_for(pod: dict[str, Any]) -> dict[str, str]:
     """The labels that pick out exactly this pod: responder's quarantine label and the pod's own uid."""
     meta = pod.get("metadata") or {}
     uid = str(meta.get("uid") or "")
-    value = uid if uid and _LABEL_VALUE.match(uid) and len(uid) <= 63 else hashlib.sha256(
-        f"{meta.get('namespace')}/{meta.get('name')}/{uid}".encode()).hexdigest()[:40]
+    value = (
+        uid
+        if uid and _LABEL_VALUE.match(uid) and len(uid) <= 63
+        else hashlib.sha256(f"{meta.get('namespace')}/{meta.get('name')}/{uid}".encode()).hexdigest()[:40]
+    )
     return {QUARANTINE_LABEL: QUARANTINE_VALUE, POD_LABEL: value}
 
 
@@ -200,48 +209,74 @@ class CapturePod(Action[PodRef]):
     category = Category.EVIDENCE
     permissions = K8S_PERMISSIONS
     rbac: ClassVar[tuple[str, ...]] = (
-        "get pods", "get pods/log", "list events", "get nodes", "get serviceaccounts", "list rolebindings",
-        "list clusterrolebindings", "list networkpolicies")
+        "get pods",
+        "get pods/log",
+        "list events",
+        "get nodes",
+        "get serviceaccounts",
+        "list rolebindings",
+        "list clusterrolebindings",
+        "list networkpolicies",
+    )
 
     def plan(self, ctx: StepContext, inp: PodRef) -> Change:
-        return Change(will_change=False, summary=f"capture pod {inp.namespace}/{inp.pod_name} (spec, logs, events, "
-                      "node, service account and bindings) as evidence")
+        return Change(
+            will_change=False,
+            summary=f"capture pod {inp.namespace}/{inp.pod_name} (spec, logs, events, "
+            "node, service account and bindings) as evidence",
+        )
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
         api, pod = _read_pod(ctx, inp)
         base = f"{ctx.step_id}/{inp.namespace}/{inp.pod_name}"
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        out = CapturePodOutput(pod_uid=str(meta.get("uid") or ""), namespace=inp.namespace, pod_name=inp.pod_name,
-                               node_name=spec.get("nodeName"),
-                               service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
-                               labels=dict(meta.get("labels") or {}))
+        out = CapturePodOutput(
+            pod_uid=str(meta.get("uid") or ""),
+            namespace=inp.namespace,
+            pod_name=inp.pod_name,
+            node_name=spec.get("nodeName"),
+            service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
+            labels=dict(meta.get("labels") or {}),
+        )
         references = meta.get("ownerReferences") or []
         owners = [o for o in references if o.get("controller")] or references
         if owners:
             out.owner_kind, out.owner_name = owners[0].get("kind"), owners[0].get("name")
         notes: list[str] = []
         if inp.pod_uid and out.pod_uid and inp.pod_uid != out.pod_uid:
-            notes.append(f"the finding names pod uid {inp.pod_uid}, the pod there now is {out.pod_uid}: it was "
-                         "replaced since the finding; the evidence is of the current pod")
+            notes.append(
+                f"the finding names pod uid {inp.pod_uid}, the pod there now is {out.pod_uid}: it was "
+                "replaced since the finding; the evidence is of the current pod"
+            )
         artifacts: list[dict[str, Any]] = []
 
         def keep(name: str, obj: Any) -> None:
-            art = ctx.evidence.put_json(ctx.run_id, f"{base}/{name}", obj, collected_by=f"responder:{self.name}",
-                                        at=ctx.now, details={"step": ctx.step_id, "api": "kubernetes"})
+            art = ctx.evidence.put_json(
+                ctx.run_id,
+                f"{base}/{name}",
+                obj,
+                collected_by=f"responder:{self.name}",
+                at=ctx.now,
+                details={"step": ctx.step_id, "api": "kubernetes"},
+            )
             artifacts.append(art.as_dict())
 
         keep("pod.json", pod)
-        containers = [c.get("name") for key in ("initContainers", "containers", "ephemeralContainers")
-                      for c in spec.get(key) or [] if c.get("name")]
+        containers = [
+            c.get("name")
+            for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(key) or []
+            if c.get("name")
+        ]
         out.containers = [str(c) for c in containers]
         # Everything after the pod depends only on the pod: read it all at once (one round trip, not eleven),
         # then keep it in the declared order, so the evidence is the same whichever read came back first.
         reads: dict[Any, Any] = {}
         for container in out.containers:
             for previous in (False, True):
-                reads[("log", container, previous)] = (
-                    lambda c=container, p=previous: api.pod_log(inp.namespace, inp.pod_name, container=c, previous=p,
-                                                                timestamps=True, limit_bytes=MAX_LOG_BYTES))
+                reads[("log", container, previous)] = lambda c=container, p=previous: api.pod_log(
+                    inp.namespace, inp.pod_name, container=c, previous=p, timestamps=True, limit_bytes=MAX_LOG_BYTES
+                )
         reads["events"] = lambda: api.list_events(inp.namespace, field_selector=f"involvedObject.name={inp.pod_name}")
         if out.node_name:
             reads["node"] = lambda: api.read_node(out.node_name)
@@ -277,11 +312,20 @@ class CapturePod(Action[PodRef]):
                     continue
                 data = result.value
                 # raw bytes, exactly as the kubelet sent them: a log is evidence, not text to decode
-                art = ctx.evidence.put(ctx.run_id, f"{base}/logs/{container}{'.previous' if previous else ''}.log",
-                                       data, collected_by=f"responder:{self.name}", at=ctx.now,
-                                       content_type="text/plain",
-                                       details={"step": ctx.step_id, "container": container, "previous": previous,
-                                                "truncated_at": MAX_LOG_BYTES if len(data) >= MAX_LOG_BYTES else None})
+                art = ctx.evidence.put(
+                    ctx.run_id,
+                    f"{base}/logs/{container}{'.previous' if previous else ''}.log",
+                    data,
+                    collected_by=f"responder:{self.name}",
+                    at=ctx.now,
+                    content_type="text/plain",
+                    details={
+                        "step": ctx.step_id,
+                        "container": container,
+                        "previous": previous,
+                        "truncated_at": MAX_LOG_BYTES if len(data) >= MAX_LOG_BYTES else None,
+                    },
+                )
                 artifacts.append(art.as_dict())
 
         events = gather("events", "events")
@@ -306,12 +350,17 @@ class CapturePod(Action[PodRef]):
         policies = gather("network policies", "policies")
         if policies is not None:
             keep("networkpolicies.json", policies)
-            out.network_policies = [str((p.get("metadata") or {}).get("name")) for p in policies.get("items") or []
-                                    if _matches((p.get("spec") or {}).get("podSelector"), out.labels)]
+            out.network_policies = [
+                str((p.get("metadata") or {}).get("name"))
+                for p in policies.get("items") or []
+                if _matches((p.get("spec") or {}).get("podSelector"), out.labels)
+            ]
         out.artifacts = [a["name"] for a in artifacts]
         notes.extend(f"not captured: {gap}" for gap in out.gaps)
-        summary = (f"captured pod {inp.namespace}/{inp.pod_name} ({len(out.containers)} containers, "
-                   f"{len(artifacts)} artifacts)")
+        summary = (
+            f"captured pod {inp.namespace}/{inp.pod_name} ({len(out.containers)} containers, "
+            f"{len(artifacts)} artifacts)"
+        )
         if out.irsa_role_name:
             summary += f"; its service account uses IAM role {out.irsa_role_name} (IRSA)"
         return Outcome(changed=False, summary=summary, output=out.model_dump(), artifacts=artifacts, notes=notes)
@@ -323,16 +372,21 @@ class CapturePod(Action[PodRef]):
         def grants(binding: dict[str, Any]) -> bool:
             home = (binding.get("metadata") or {}).get("namespace") or inp.namespace
             for subject in binding.get("subjects") or []:
-                if subject.get("kind") == "ServiceAccount" and subject.get("name") == sa and \
-                        (subject.get("namespace") or home) == inp.namespace:
+                if (
+                    subject.get("kind") == "ServiceAccount"
+                    and subject.get("name") == sa
+                    and (subject.get("namespace") or home) == inp.namespace
+                ):
                     return True
                 if subject.get("kind") == "Group" and subject.get("name") in groups:
                     return True
             return False
 
         items: list[dict[str, Any]] = []
-        for label, call in (("role bindings", lambda: api.list_role_bindings(inp.namespace)),
-                            ("cluster role bindings", api.list_cluster_role_bindings)):
+        for label, call in (
+            ("role bindings", lambda: api.list_role_bindings(inp.namespace)),
+            ("cluster role bindings", api.list_cluster_role_bindings),
+        ):
             found = gather(label, call)
             for binding in (found or {}).get("items") or []:
                 if grants(binding):
@@ -370,8 +424,10 @@ class LabelPod(Action[PodRef]):
         wanted = selector_for(pod)
         clash = {k: labels[k] for k in wanted if k in labels and labels[k] != wanted[k]}
         if clash:
-            raise Refused(f"pod already carries label(s) {clash} with other values; responder will not change a "
-                          "label it did not set")
+            raise Refused(
+                f"pod already carries label(s) {clash} with other values; responder will not change a "
+                "label it did not set"
+            )
         return wanted, {k: v for k, v in wanted.items() if k not in labels}
 
     def plan(self, ctx: StepContext, inp: PodRef) -> Change:
@@ -379,10 +435,17 @@ class LabelPod(Action[PodRef]):
         refuse_own_pod(inp.namespace, inp.pod_name, "quarantine", uid=(pod.get("metadata") or {}).get("uid"))
         wanted, missing = self._wanted(pod)
         if not missing:
-            return Change(will_change=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
-                          "quarantine labels", after={"labels": wanted})
-        return Change(will_change=True, summary=f"add labels {missing} to pod {inp.namespace}/{inp.pod_name}",
-                      before={"labels": {k: None for k in missing}}, after={"labels": wanted})
+            return Change(
+                will_change=False,
+                summary=f"pod {inp.namespace}/{inp.pod_name} already carries the quarantine labels",
+                after={"labels": wanted},
+            )
+        return Change(
+            will_change=True,
+            summary=f"add labels {missing} to pod {inp.namespace}/{inp.pod_name}",
+            before={"labels": {k: None for k in missing}},
+            after={"labels": wanted},
+        )
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
         api, pod = _read_pod(ctx, inp)
@@ -392,41 +455,68 @@ class LabelPod(Action[PodRef]):
         out = LabelPodOutput(pod_uid=uid, selector=wanted)
         after = {"pod_uid": uid, "labels": wanted}
         if not missing:
-            return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} already carries the "
-                           "quarantine labels", before=after, after=after, output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"pod {inp.namespace}/{inp.pod_name} already carries the quarantine labels",
+                before=after,
+                after=after,
+                output=out.model_dump(),
+            )
         api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": missing}})
-        return Outcome(changed=True, summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",
-                       before={"pod_uid": uid, "labels": {k: None for k in missing}}, after=after,
-                       output=out.model_dump())
+        return Outcome(
+            changed=True,
+            summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",
+            before={"pod_uid": uid, "labels": {k: None for k in missing}},
+            after=after,
+            output=out.model_dump(),
+        )
 
-    def undo(self, ctx: StepContext, inp: PodRef, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: PodRef,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         try:
             api, pod = _read_pod(ctx, inp)
         except Exception as exc:
             if _is_api_error(exc, 404) and force:
-                return Outcome(changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} is gone; nothing to "
-                               "release (forced)")
+                return Outcome(
+                    changed=False, summary=f"pod {inp.namespace}/{inp.pod_name} is gone; nothing to release (forced)"
+                )
             if _is_api_error(exc, 404):
-                raise TargetChanged(f"pod {inp.namespace}/{inp.pod_name} no longer exists (deleted or replaced "
-                                    "since responder labelled it); use --force to mark it released") from None
+                raise TargetChanged(
+                    f"pod {inp.namespace}/{inp.pod_name} no longer exists (deleted or replaced "
+                    "since responder labelled it); use --force to mark it released"
+                ) from None
             raise
         meta = pod.get("metadata") or {}
         current = dict(meta.get("labels") or {})
         expected = dict(applied.after.get("labels") or {})
-        differences = [f"label {k} is {current.get(k)!r}, responder left {v!r}" for k, v in expected.items()
-                       if current.get(k) != v]
+        differences = [
+            f"label {k} is {current.get(k)!r}, responder left {v!r}" for k, v in expected.items() if current.get(k) != v
+        ]
         if applied.after.get("pod_uid") and meta.get("uid") != applied.after.get("pod_uid"):
             differences.insert(0, f"pod uid is {meta.get('uid')}, responder labelled {applied.after.get('pod_uid')}")
         if differences and not force:
-            raise TargetChanged(f"pod {inp.namespace}/{inp.pod_name} changed since: " + "; ".join(differences)
-                                + "; use --force to release anyway")
+            raise TargetChanged(
+                f"pod {inp.namespace}/{inp.pod_name} changed since: "
+                + "; ".join(differences)
+                + "; use --force to release anyway"
+            )
         remove = {k: None for k, v in (applied.before.get("labels") or {}).items() if v is None and k in current}
         if remove:
             api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": remove}})
-        return Outcome(changed=bool(remove), summary=f"removed labels {sorted(remove)} from pod "
-                       f"{inp.namespace}/{inp.pod_name}", before={"labels": {k: current.get(k) for k in remove}},
-                       after={"labels": remove}, notes=[f"forced over: {d}" for d in differences] if force else [])
+        return Outcome(
+            changed=bool(remove),
+            summary=f"removed labels {sorted(remove)} from pod {inp.namespace}/{inp.pod_name}",
+            before={"labels": {k: current.get(k) for k in remove}},
+            after={"labels": remove},
+            notes=[f"forced over: {d}" for d in differences] if force else [],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,11 +530,20 @@ class IsolatePodOutput(ActionOutput):
 
 def policy_body(pod: dict[str, Any], run_id: str) -> dict[str, Any]:
     meta = pod.get("metadata") or {}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": policy_name(pod), "namespace": meta.get("namespace"), "labels": dict(MANAGED_BY),
-                         "annotations": {"responder.io/run-id": run_id[:200],
-                                         "responder.io/pod": f"{meta.get('namespace')}/{meta.get('name')}"}},
-            "spec": {"podSelector": {"matchLabels": selector_for(pod)}, "policyTypes": ["Ingress", "Egress"]}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": policy_name(pod),
+            "namespace": meta.get("namespace"),
+            "labels": dict(MANAGED_BY),
+            "annotations": {
+                "responder.io/run-id": run_id[:200],
+                "responder.io/pod": f"{meta.get('namespace')}/{meta.get('name')}",
+            },
+        },
+        "spec": {"podSelector": {"matchLabels": selector_for(pod)}, "policyTypes": ["Ingress", "Egress"]},
+    }
 
 
 def spec_of(policy: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -453,15 +552,23 @@ def spec_of(policy: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     spec = policy.get("spec") or {}
     selector = spec.get("podSelector") or {}
-    return {"podSelector": {"matchLabels": dict(selector.get("matchLabels") or {}),
-                            "matchExpressions": list(selector.get("matchExpressions") or [])},
-            "policyTypes": sorted(spec.get("policyTypes") or []),
-            "ingress": list(spec.get("ingress") or []), "egress": list(spec.get("egress") or [])}
+    return {
+        "podSelector": {
+            "matchLabels": dict(selector.get("matchLabels") or {}),
+            "matchExpressions": list(selector.get("matchExpressions") or []),
+        },
+        "policyTypes": sorted(spec.get("policyTypes") or []),
+        "ingress": list(spec.get("ingress") or []),
+        "egress": list(spec.get("egress") or []),
+    }
 
 
 def _spec_differences(current: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    return [f"spec.{key} is {current.get(key)!r}, responder left {expected.get(key)!r}"
-            for key in sorted({*current, *expected}) if current.get(key) != expected.get(key)]
+    return [
+        f"spec.{key} is {current.get(key)!r}, responder left {expected.get(key)!r}"
+        for key in sorted({*current, *expected})
+        if current.get(key) != expected.get(key)
+    ]
 
 
 class IsolatePod(Action[PodRef]):
@@ -480,8 +587,13 @@ class IsolatePod(Action[PodRef]):
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
-    rbac: ClassVar[tuple[str, ...]] = ("get pods", "list networkpolicies", "get networkpolicies",
-                                       "create networkpolicies", "delete networkpolicies")
+    rbac: ClassVar[tuple[str, ...]] = (
+        "get pods",
+        "list networkpolicies",
+        "get networkpolicies",
+        "create networkpolicies",
+        "delete networkpolicies",
+    )
 
     def _existing(self, api: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -513,11 +625,19 @@ class IsolatePod(Action[PodRef]):
         body = policy_body(pod, ctx.run_id)
         existing = self._existing(api, inp.namespace, body["metadata"]["name"])
         if existing and spec_of(existing) == spec_of(body):
-            return Change(will_change=False, summary=f"NetworkPolicy {body['metadata']['name']} already isolates "
-                          f"pod {inp.namespace}/{inp.pod_name}", notes=[ENFORCEMENT_NOTE])
-        return Change(will_change=True, summary=f"create NetworkPolicy {body['metadata']['name']} denying all "
-                      f"ingress and egress of pod {inp.namespace}/{inp.pod_name}",
-                      before={"policy": None}, after={"policy": spec_of(body)}, notes=[ENFORCEMENT_NOTE])
+            return Change(
+                will_change=False,
+                summary=f"NetworkPolicy {body['metadata']['name']} already isolates pod {inp.namespace}/{inp.pod_name}",
+                notes=[ENFORCEMENT_NOTE],
+            )
+        return Change(
+            will_change=True,
+            summary=f"create NetworkPolicy {body['metadata']['name']} denying all "
+            f"ingress and egress of pod {inp.namespace}/{inp.pod_name}",
+            before={"policy": None},
+            after={"policy": spec_of(body)},
+            notes=[ENFORCEMENT_NOTE],
+        )
 
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
         api, pod = _read_pod(ctx, inp)
@@ -525,8 +645,10 @@ class IsolatePod(Action[PodRef]):
         labels = (pod.get("metadata") or {}).get("labels") or {}
         selector = selector_for(pod)
         if any(labels.get(k) != v for k, v in selector.items()):
-            raise Refused(f"pod {inp.namespace}/{inp.pod_name} does not carry responder's quarantine labels "
-                          f"{selector}: a policy on them would select nothing; run k8s.label_pod first")
+            raise Refused(
+                f"pod {inp.namespace}/{inp.pod_name} does not carry responder's quarantine labels "
+                f"{selector}: a policy on them would select nothing; run k8s.label_pod first"
+            )
         body = policy_body(pod, ctx.run_id)
         name = body["metadata"]["name"]
         wanted = spec_of(body)
@@ -547,16 +669,32 @@ class IsolatePod(Action[PodRef]):
                     raise
                 existing = self._existing(api, inp.namespace, name)  # created meanwhile by a re-run
         if existing is not None and spec_of(existing) != wanted:
-            raise Refused(f"NetworkPolicy {inp.namespace}/{name} exists but differs from responder's isolation "
-                          "policy: " + "; ".join(_spec_differences(spec_of(existing) or {}, wanted or {}))
-                          + "; not touching it")
-        summary = (f"{'created' if changed else 'found'} NetworkPolicy {name}: pod {inp.namespace}/{inp.pod_name} "
-                   "may send and receive nothing")
-        return Outcome(changed=changed, summary=summary, before={"policy": None}, after=after,
-                       output=out.model_dump(), notes=[ENFORCEMENT_NOTE, *notes])
+            raise Refused(
+                f"NetworkPolicy {inp.namespace}/{name} exists but differs from responder's isolation "
+                "policy: " + "; ".join(_spec_differences(spec_of(existing) or {}, wanted or {})) + "; not touching it"
+            )
+        summary = (
+            f"{'created' if changed else 'found'} NetworkPolicy {name}: pod {inp.namespace}/{inp.pod_name} "
+            "may send and receive nothing"
+        )
+        return Outcome(
+            changed=changed,
+            summary=summary,
+            before={"policy": None},
+            after=after,
+            output=out.model_dump(),
+            notes=[ENFORCEMENT_NOTE, *notes],
+        )
 
-    def undo(self, ctx: StepContext, inp: PodRef, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: PodRef,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         left = applied.after.get("policy") or {}
         name, namespace = str(left.get("name") or ""), str(left.get("namespace") or inp.namespace)
         if not name.startswith(POLICY_PREFIX):
@@ -566,16 +704,25 @@ class IsolatePod(Action[PodRef]):
         if existing is None:
             if force:
                 return Outcome(changed=False, summary=f"NetworkPolicy {namespace}/{name} is already gone (forced)")
-            raise TargetChanged(f"NetworkPolicy {namespace}/{name} was deleted by someone else since responder "
-                                "created it; use --force to mark it released")
+            raise TargetChanged(
+                f"NetworkPolicy {namespace}/{name} was deleted by someone else since responder "
+                "created it; use --force to mark it released"
+            )
         differences = _spec_differences(spec_of(existing) or {}, left.get("spec") or {})
         if differences and not force:
-            raise TargetChanged(f"NetworkPolicy {namespace}/{name} changed since responder created it: "
-                                + "; ".join(differences) + "; use --force to delete it anyway")
+            raise TargetChanged(
+                f"NetworkPolicy {namespace}/{name} changed since responder created it: "
+                + "; ".join(differences)
+                + "; use --force to delete it anyway"
+            )
         api.delete_network_policy(namespace, name)
-        return Outcome(changed=True, summary=f"deleted NetworkPolicy {namespace}/{name}: pod traffic is no longer "
-                       "denied by responder", before={"policy": spec_of(existing)}, after={"policy": None},
-                       notes=[f"forced over: {d}" for d in differences] if force else [])
+        return Outcome(
+            changed=True,
+            summary=f"deleted NetworkPolicy {namespace}/{name}: pod traffic is no longer denied by responder",
+            before={"policy": spec_of(existing)},
+            after={"policy": None},
+            notes=[f"forced over: {d}" for d in differences] if force else [],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,29 +775,56 @@ class CordonNode(Action[NodeRef]):
         _, cordoned = self._current(ctx, inp)
         if cordoned:
             return Change(will_change=False, summary=f"node {inp.node_name} is already cordoned")
-        return Change(will_change=True, summary=f"cordon node {inp.node_name}", before={"unschedulable": False},
-                      after={"unschedulable": True})
+        return Change(
+            will_change=True,
+            summary=f"cordon node {inp.node_name}",
+            before={"unschedulable": False},
+            after={"unschedulable": True},
+        )
 
     def apply(self, ctx: StepContext, inp: NodeRef) -> Outcome:
         refuse_own_node(inp.node_name, "cordon")
         api, cordoned = self._current(ctx, inp)
         out = CordonNodeOutput(node_name=inp.node_name)
         if cordoned:
-            return Outcome(changed=False, summary=f"node {inp.node_name} was already cordoned",
-                           before={"unschedulable": True}, after={"unschedulable": True}, output=out.model_dump())
+            return Outcome(
+                changed=False,
+                summary=f"node {inp.node_name} was already cordoned",
+                before={"unschedulable": True},
+                after={"unschedulable": True},
+                output=out.model_dump(),
+            )
         api.patch_node(inp.node_name, {"spec": {"unschedulable": True}})
-        return Outcome(changed=True, summary=f"cordoned node {inp.node_name}: no new pods will be scheduled there",
-                       before={"unschedulable": False}, after={"unschedulable": True}, output=out.model_dump())
+        return Outcome(
+            changed=True,
+            summary=f"cordoned node {inp.node_name}: no new pods will be scheduled there",
+            before={"unschedulable": False},
+            after={"unschedulable": True},
+            output=out.model_dump(),
+        )
 
-    def undo(self, ctx: StepContext, inp: NodeRef, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: NodeRef,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         api, cordoned = self._current(ctx, inp)
         if cordoned != bool(applied.after.get("unschedulable")) and not force:
-            raise TargetChanged(f"node {inp.node_name} is {'cordoned' if cordoned else 'schedulable'}, responder "
-                                "left it cordoned: changed since; use --force to release anyway")
+            raise TargetChanged(
+                f"node {inp.node_name} is {'cordoned' if cordoned else 'schedulable'}, responder "
+                "left it cordoned: changed since; use --force to release anyway"
+            )
         api.patch_node(inp.node_name, {"spec": {"unschedulable": bool(applied.before.get("unschedulable"))}})
-        return Outcome(changed=True, summary=f"uncordoned node {inp.node_name}", before={"unschedulable": cordoned},
-                       after={"unschedulable": bool(applied.before.get("unschedulable"))})
+        return Outcome(
+            changed=True,
+            summary=f"uncordoned node {inp.node_name}",
+            before={"unschedulable": cordoned},
+            after={"unschedulable": bool(applied.before.get("unschedulable"))},
+        )
 
 
 # =============================================================================================
@@ -743,8 +917,9 @@ def offending_reason(binding: dict[str, Any], named: tuple[str | None, str | Non
         return "the binding the finding names"
     if subjects & ANONYMOUS_SUBJECTS:
         return f"grants {role} to anonymous/unauthenticated users"
-    if role in ADMIN_ROLES and any(s.get("kind") == "ServiceAccount" and s.get("name") == "default"
-                                   for s in binding.get("subjects") or []):
+    if role in ADMIN_ROLES and any(
+        s.get("kind") == "ServiceAccount" and s.get("name") == "default" for s in binding.get("subjects") or []
+    ):
         return f"grants {role} to a default service account"
     return None
 
@@ -800,19 +975,39 @@ class CaptureRbacBindings(Action[CaptureBindingsInput]):
         for binding in [*cluster_bindings, *role_bindings]:
             reason = offending_reason(binding, named) or _grants_subject(binding, inp)
             if reason:
-                offending.append({**_binding_ref(binding), "reason": reason,
-                                  "role": (binding.get("roleRef") or {}).get("name")})
-        record = {"captured_at": ctx.now.isoformat(), "cluster": _cluster(ctx, inp), "named": list(named),
-                  "cluster_role_bindings": cluster_bindings, "role_bindings": role_bindings, "offending": offending}
-        artifact = ctx.evidence.put_json(ctx.run_id, f"{ctx.step_id}/rbac-bindings.json", record,
-                                         collected_by=f"responder:{self.name}", at=ctx.now,
-                                         details={"step": ctx.step_id, "cluster": _cluster(ctx, inp)})
-        out = CaptureBindingsOutput(cluster=_cluster(ctx, inp), offending=offending,
-                                    cluster_role_bindings=len(cluster_bindings), role_bindings=len(role_bindings),
-                                    artifact=artifact.name)
-        return Outcome(changed=False, summary=f"captured {len(cluster_bindings)} cluster and {len(role_bindings)} "
-                       f"namespaced binding(s); offending: {[o['name'] for o in offending] or 'none'}",
-                       output=out.model_dump(), artifacts=[artifact.as_dict()])
+                offending.append(
+                    {**_binding_ref(binding), "reason": reason, "role": (binding.get("roleRef") or {}).get("name")}
+                )
+        record = {
+            "captured_at": ctx.now.isoformat(),
+            "cluster": _cluster(ctx, inp),
+            "named": list(named),
+            "cluster_role_bindings": cluster_bindings,
+            "role_bindings": role_bindings,
+            "offending": offending,
+        }
+        artifact = ctx.evidence.put_json(
+            ctx.run_id,
+            f"{ctx.step_id}/rbac-bindings.json",
+            record,
+            collected_by=f"responder:{self.name}",
+            at=ctx.now,
+            details={"step": ctx.step_id, "cluster": _cluster(ctx, inp)},
+        )
+        out = CaptureBindingsOutput(
+            cluster=_cluster(ctx, inp),
+            offending=offending,
+            cluster_role_bindings=len(cluster_bindings),
+            role_bindings=len(role_bindings),
+            artifact=artifact.name,
+        )
+        return Outcome(
+            changed=False,
+            summary=f"captured {len(cluster_bindings)} cluster and {len(role_bindings)} "
+            f"namespaced binding(s); offending: {[o['name'] for o in offending] or 'none'}",
+            output=out.model_dump(),
+            artifacts=[artifact.as_dict()],
+        )
 
 
 class RemoveBindingsInput(ActionInput):
@@ -839,8 +1034,14 @@ class RemoveBindings(Action[RemoveBindingsInput]):
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
-    rbac: ClassVar[tuple[str, ...]] = ("get clusterrolebindings", "get rolebindings", "delete clusterrolebindings",
-                                       "delete rolebindings", "create clusterrolebindings", "create rolebindings")
+    rbac: ClassVar[tuple[str, ...]] = (
+        "get clusterrolebindings",
+        "get rolebindings",
+        "delete clusterrolebindings",
+        "delete rolebindings",
+        "create clusterrolebindings",
+        "create rolebindings",
+    )
 
     def _read(self, api: Any, ref: BindingRef) -> dict[str, Any] | None:
         try:
@@ -853,9 +1054,13 @@ class RemoveBindings(Action[RemoveBindingsInput]):
     def plan(self, ctx: StepContext, inp: RemoveBindingsInput) -> Change:
         api = _api(ctx, inp)
         present = [ref.name for ref in inp.bindings if self._read(api, ref) is not None]
-        return Change(will_change=bool(present), summary=f"delete binding(s) {present or 'none present'}",
-                      before={"bindings": present}, after={"bindings": []},
-                      notes=["subjects that relied on these grants lose them until release"] if present else [])
+        return Change(
+            will_change=bool(present),
+            summary=f"delete binding(s) {present or 'none present'}",
+            before={"bindings": present},
+            after={"bindings": []},
+            notes=["subjects that relied on these grants lose them until release"] if present else [],
+        )
 
     def apply(self, ctx: StepContext, inp: RemoveBindingsInput) -> Outcome:
         api = _api(ctx, inp)
@@ -871,12 +1076,23 @@ class RemoveBindings(Action[RemoveBindingsInput]):
                     raise
             removed.append({"ref": ref.model_dump(), "binding": _clean_binding(binding)})
         names = [r["ref"]["name"] for r in removed]
-        return Outcome(changed=bool(removed), summary=f"deleted binding(s) {names}" if removed else
-                       "no offending binding present", before={"bindings": removed}, after={"bindings": []},
-                       output={"removed": names})
+        return Outcome(
+            changed=bool(removed),
+            summary=f"deleted binding(s) {names}" if removed else "no offending binding present",
+            before={"bindings": removed},
+            after={"bindings": []},
+            output={"removed": names},
+        )
 
-    def undo(self, ctx: StepContext, inp: RemoveBindingsInput, applied: Outcome, *, force: bool = False,
-             options: dict[str, Any] | None = None) -> Outcome:
+    def undo(
+        self,
+        ctx: StepContext,
+        inp: RemoveBindingsInput,
+        applied: Outcome,
+        *,
+        force: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> Outcome:
         from ..k8s.client import RBAC
 
         api = _api(ctx, inp)
@@ -888,14 +1104,23 @@ class RemoveBindings(Action[RemoveBindingsInput]):
                 if _clean_binding(current).get("subjects") == item["binding"].get("subjects") or force:
                     notes.append(f"binding {ref.name} exists again; left as it is")
                     continue
-                raise TargetChanged(f"a different binding named {ref.name} exists since; use --force to release "
-                                    "anyway (it is kept)")
-            collection = (f"{RBAC}/clusterrolebindings" if ref.kind == "ClusterRoleBinding"
-                          else f"{RBAC}/namespaces/{ref.namespace or 'default'}/rolebindings")
+                raise TargetChanged(
+                    f"a different binding named {ref.name} exists since; use --force to release anyway (it is kept)"
+                )
+            collection = (
+                f"{RBAC}/clusterrolebindings"
+                if ref.kind == "ClusterRoleBinding"
+                else f"{RBAC}/namespaces/{ref.namespace or 'default'}/rolebindings"
+            )
             api.call("POST", collection, body=item["binding"])
             restored.append(ref.name)
-        return Outcome(changed=bool(restored), summary=f"recreated binding(s) {restored}",
-                       before={"bindings": []}, after={"bindings": restored}, notes=notes)
+        return Outcome(
+            changed=bool(restored),
+            summary=f"recreated binding(s) {restored}",
+            before={"bindings": []},
+            after={"bindings": restored},
+            notes=notes,
+        )
 
 
 def _grants_subject(binding: dict[str, Any], inp: CaptureBindingsInput) -> str | None:
@@ -983,8 +1208,12 @@ class ResolveIdentity(Action[ResolveIdentityInput]):
 
     def apply(self, ctx: StepContext, inp: ResolveIdentityInput) -> Outcome:
         out = self._resolve(ctx)
-        return Outcome(changed=False, summary=f"Kubernetes identity {out.username or '(none)'}: {out.kind}"
-                       + (f" (IAM role {out.role_name})" if out.role_name else ""), output=out.model_dump())
+        return Outcome(
+            changed=False,
+            summary=f"Kubernetes identity {out.username or '(none)'}: {out.kind}"
+            + (f" (IAM role {out.role_name})" if out.role_name else ""),
+            output=out.model_dump(),
+        )
 
     def preview(self, ctx: StepContext, inp: ResolveIdentityInput) -> dict[str, Any]:
         return self._resolve(ctx).model_dump()

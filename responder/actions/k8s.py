@@ -12,6 +12,12 @@ and the NetworkPolicies already in its namespace. Then containment that release 
 
 The pod is never deleted: deleting it destroys the memory, processes and writable layer an
 investigation needs, and its controller would start a fresh copy anyway.
+
+Every containment step writes its "before" ahead of its first write (``records_before``): after a
+crash between the change and its record, the resumed step finds the pod labelled, the policy there,
+the node cordoned or the binding gone, and the engine keeps the first attempt's "before" — so release
+still undoes what this run did. ``remove_bindings`` deletes one binding at a time: it writes every
+binding ahead, whole, before the first delete, and a resumed attempt adds back what that record holds.
 """
 
 from __future__ import annotations
@@ -124,6 +130,17 @@ def _is_api_error(exc: BaseException, *codes: int) -> bool:
     from ..k8s.client import ApiError
 
     return isinstance(exc, ApiError) and (not codes or exc.status in codes)
+
+
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
+
+    An action with several writes that stopped between them is applied again to a half-changed target:
+    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
+    read, made only where a half-changed target is possible.
+    """
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec is not None else {}
 
 
 def _read_pod(ctx: StepContext, inp: PodRef) -> tuple[Any, dict[str, Any]]:
@@ -414,6 +431,7 @@ class LabelPod(Action[PodRef]):
     Output = LabelPodOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write (the patch): the labels it adds are written ahead of it
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
@@ -462,11 +480,13 @@ class LabelPod(Action[PodRef]):
                 after=after,
                 output=out.model_dump(),
             )
+        before = {"pod_uid": uid, "labels": {k: None for k in missing}}  # undo removes exactly these
+        ctx.record_before(before)
         api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": missing}})
         return Outcome(
             changed=True,
             summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",
-            before={"pod_uid": uid, "labels": {k: None for k in missing}},
+            before=before,
             after=after,
             output=out.model_dump(),
         )
@@ -584,6 +604,7 @@ class IsolatePod(Action[PodRef]):
     Output = IsolatePodOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write (the create): "no policy" is written ahead of it
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
@@ -661,6 +682,7 @@ class IsolatePod(Action[PodRef]):
         existing = self._existing(api, inp.namespace, name)
         changed = False
         if existing is None:
+            ctx.record_before({"policy": None})
             try:
                 api.create_network_policy(inp.namespace, body)
                 changed = True
@@ -760,6 +782,7 @@ class CordonNode(Action[NodeRef]):
     Output = CordonNodeOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write (the patch): "schedulable" is written ahead of it
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
@@ -794,6 +817,7 @@ class CordonNode(Action[NodeRef]):
                 after={"unschedulable": True},
                 output=out.model_dump(),
             )
+        ctx.record_before({"unschedulable": False})
         api.patch_node(inp.node_name, {"spec": {"unschedulable": True}})
         return Outcome(
             changed=True,
@@ -1031,6 +1055,7 @@ class RemoveBindings(Action[RemoveBindingsInput]):
     Input = RemoveBindingsInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one delete per binding: every binding, whole, is written ahead of the first
     reversible = True
     permissions = K8S_PERMISSIONS
     undo_permissions = K8S_PERMISSIONS
@@ -1064,25 +1089,52 @@ class RemoveBindings(Action[RemoveBindingsInput]):
 
     def apply(self, ctx: StepContext, inp: RemoveBindingsInput) -> Outcome:
         api = _api(ctx, inp)
-        removed: list[dict[str, Any]] = []
-        for ref in inp.bindings:
-            binding = self._read(api, ref)
-            if binding is None:
-                continue
+        refs = list(dict.fromkeys(inp.bindings))  # BindingRef is frozen: a binding named twice is deleted once
+        present = [
+            {"ref": ref.model_dump(), "binding": _clean_binding(binding)}
+            for ref in refs
+            if (binding := self._read(api, ref)) is not None
+        ]
+        if not present:
+            return Outcome(
+                changed=False,
+                summary="no offending binding present",
+                before={"bindings": []},
+                after={"bindings": []},
+                output={"removed": []},
+            )
+        before, notes = self._before(ctx, present, len(refs))
+        ctx.record_before({"bindings": before})  # all of them, whole, ahead of the first delete
+        for item in present:
             try:
-                api.call("DELETE", ref.path())
+                api.call("DELETE", BindingRef(**item["ref"]).path())
             except Exception as exc:
                 if not _is_api_error(exc, 404):
                     raise
-            removed.append({"ref": ref.model_dump(), "binding": _clean_binding(binding)})
-        names = [r["ref"]["name"] for r in removed]
+        names = [item["ref"]["name"] for item in before]
         return Outcome(
-            changed=bool(removed),
-            summary=f"deleted binding(s) {names}" if removed else "no offending binding present",
-            before={"bindings": removed},
+            changed=True,
+            summary=f"deleted binding(s) {names}",
+            before={"bindings": before},
             after={"bindings": []},
             output={"removed": names},
+            notes=notes,
         )
+
+    @staticmethod
+    def _before(ctx: StepContext, present: list[dict[str, Any]], named: int) -> tuple[list[dict[str, Any]], list[str]]:
+        """The bindings as they were before the run. Fewer present than named: an earlier attempt may have
+        deleted some and stopped before recording it; its write-ahead record still holds them whole."""
+        if len(present) == named:
+            return present, []
+        earlier = list(_written_ahead(ctx).get("bindings") or [])
+        if not earlier:
+            return present, []
+        now = [item["ref"] for item in present]
+        gone = [item["ref"]["name"] for item in earlier if item["ref"] not in now]
+        merged = earlier + [item for item in present if item["ref"] not in [e["ref"] for e in earlier]]
+        note = f"binding(s) {gone} deleted by an earlier attempt that stopped before recording it" if gone else None
+        return merged, [note] if note else []
 
     def undo(
         self,

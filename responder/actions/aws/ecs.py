@@ -8,6 +8,10 @@ VPC's allow-all group first, so tracked connections become untracked, then the n
 so the attacker's established connections are cut too. The task is never stopped: a stopped Fargate task
 takes its memory and writable layer with it. The task role's sessions are revoked by the ordinary
 ``aws.iam.revoke_sessions`` step.
+
+Every ENI's groups are written ahead of the first move (``records_before``): a crash between the moves,
+or after them before their record, leaves the resumed step an ENI in responder's own groups, and the
+groups it had before come from that record — release never "restores" the allow-all untracking group.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ from ...errors import TargetChanged
 from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from . import _ec2_groups as groups
 from .common import jsonable
+
+
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
+
+    An action with several writes that stopped between them is applied again to a half-changed target:
+    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
+    read, made only where a half-changed target is possible.
+    """
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec is not None else {}
+
 
 _CLUSTER = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$"
 _TASK = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/([A-Za-z0-9_-]{1,255}/)?)?[A-Za-z0-9-]{32,36}$"
@@ -204,6 +220,7 @@ class IsolateTask(Action[IsolateTaskInput]):
     Output = IsolateTaskOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # two moves per ENI: every ENI's groups are written ahead of the first
     reversible = True
     permissions = frozenset(
         {
@@ -264,17 +281,29 @@ class IsolateTask(Action[IsolateTaskInput]):
                 output=out,
                 notes=notes,
             )
+        # the shared groups are responder's own and never removed: only the ENIs' groups are restored
         untrack = groups.ensure_untracking_group(ec2, vpc, ctx.run_id)
+        before = self._before(ctx, enis, {iso, untrack})
+        ctx.record_before({"network_interfaces": before})  # every ENI, ahead of the first move
         self._move(ctx, {eni: [untrack] for eni in enis})  # 1: tracked → untracked
         self._move(ctx, after)  # 2: untracked → cut
         return Outcome(
             changed=True,
             summary=f"isolated task {inp.task}: {len(enis)} ENI(s) moved via {untrack} to {iso} (no rules)",
-            before={"network_interfaces": enis},
+            before={"network_interfaces": before},
             after={"network_interfaces": after},
             output=out,
             notes=notes,
         )
+
+    @staticmethod
+    def _before(ctx: StepContext, enis: dict[str, list[str]], ours: set[str]) -> dict[str, list[str]]:
+        """The ENIs' groups before the run. An ENI found only in responder's own groups was moved by an
+        earlier attempt that stopped between or after the moves: its groups are in that attempt's record."""
+        if not any(gids and set(gids) <= ours for gids in enis.values()):
+            return enis
+        earlier = _written_ahead(ctx).get("network_interfaces") or {}
+        return {eni: list(earlier.get(eni, gids)) for eni, gids in enis.items()}
 
     def undo(
         self,

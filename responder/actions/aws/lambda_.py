@@ -9,6 +9,11 @@ switches public (``AuthType: NONE``) URLs to IAM auth (the URL stays, anonymous 
 ``remove_foreign_permissions`` takes out resource-policy statements that let anyone or another account
 invoke it, and ``throttle_function`` sets reserved concurrency to 0 so nothing runs it at all. The
 function's code and versions are never changed or deleted; every step records what release restores.
+
+Each containment step writes that "before" ahead of its first write (``records_before``), so a crash
+between a change and its record still leaves release the state to restore: the resumed step finds the
+function already contained and the engine keeps the first attempt's "before". Removing statements is
+one call per statement: all of them are written ahead, whole, before the first removal.
 """
 
 from __future__ import annotations
@@ -31,6 +36,17 @@ class FunctionInput(ActionInput):
     """A function by name or ARN (from the finding: only a Lambda-shaped name reaches the API)."""
 
     function_name: str = Field(pattern=_FUNCTION)
+
+
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
+
+    An action with several writes that stopped between them is applied again to a half-changed target:
+    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
+    read, made only where a half-changed target is possible.
+    """
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec is not None else {}
 
 
 def _lambda(ctx: StepContext, inp: FunctionInput) -> Any:
@@ -221,6 +237,7 @@ class RestrictFunctionUrl(Action[FunctionInput]):
     Input = FunctionInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write: the public auth type is written ahead of it
     reversible = True
     permissions = frozenset({"lambda:GetFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig"})
     undo_permissions = permissions
@@ -242,20 +259,23 @@ class RestrictFunctionUrl(Action[FunctionInput]):
         client = _lambda(ctx, inp)
         url = _url(client, inp.function_name)
         auth = (url or {}).get("AuthType")
+        output = {"function_url": (url or {}).get("FunctionUrl")}
         if auth != "NONE":
             return Outcome(
                 changed=False,
                 summary=f"{inp.function_name} has no public URL ({auth or 'no URL'})",
                 before={"auth_type": auth},
                 after={"auth_type": auth},
+                output=output,
             )
+        ctx.record_before({"auth_type": "NONE"})
         client.update_function_url_config(FunctionName=inp.function_name, AuthType="AWS_IAM")
         return Outcome(
             changed=True,
             summary=f"the URL of {inp.function_name} now requires IAM auth ({(url or {}).get('FunctionUrl')})",
             before={"auth_type": "NONE"},
             after={"auth_type": "AWS_IAM"},
-            output={"function_url": (url or {}).get("FunctionUrl")},
+            output=output,
         )
 
     def undo(
@@ -297,6 +317,7 @@ class RemoveForeignPermissions(Action[FunctionInput]):
     Input = FunctionInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one removal per statement: every statement, whole, is written ahead of the first
     reversible = True
     permissions = frozenset({"lambda:GetPolicy", "lambda:RemovePermission"})
     undo_permissions = frozenset({"lambda:GetPolicy", "lambda:AddPermission"})
@@ -319,6 +340,12 @@ class RemoveForeignPermissions(Action[FunctionInput]):
     def apply(self, ctx: StepContext, inp: FunctionInput) -> Outcome:
         client = _lambda(ctx, inp)
         foreign = self._foreign(ctx, client, inp)
+        before, notes = (self._before(ctx, foreign), []) if foreign else ([], [])
+        if len(before) > len(foreign):
+            earlier = [s.get("Sid") for s in before[: len(before) - len(foreign)]]
+            notes.append(f"statement(s) {earlier} removed by an earlier attempt that stopped before recording it")
+        if foreign:
+            ctx.record_before({"statements": before})  # all of them, whole, ahead of the first removal
         for stmt in foreign:
             try:
                 client.remove_permission(FunctionName=inp.function_name, StatementId=stmt["Sid"])
@@ -329,10 +356,19 @@ class RemoveForeignPermissions(Action[FunctionInput]):
             changed=bool(foreign),
             summary=f"removed {len(foreign)} foreign statement(s) from "
             f"{inp.function_name}" + (f": {[s.get('Sid') for s in foreign]}" if foreign else ""),
-            before={"statements": foreign},
+            before={"statements": before},
             after={"statements": []},
-            output={"removed": [s.get("Sid") for s in foreign]},
+            output={"removed": [s.get("Sid") for s in before]},
+            notes=notes,
         )
+
+    @staticmethod
+    def _before(ctx: StepContext, foreign: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The foreign statements before the run: an earlier attempt that stopped between its removals left
+        fewer than there were, and its write-ahead record holds the ones it removed (listed first)."""
+        earlier = list(_written_ahead(ctx).get("statements") or [])
+        now = {s.get("Sid") for s in foreign}
+        return [s for s in earlier if s.get("Sid") not in now] + foreign
 
     def undo(
         self,
@@ -405,6 +441,7 @@ class ThrottleFunction(Action[FunctionInput]):
     Input = FunctionInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write: the reserved concurrency before is written ahead of it
     reversible = True
     permissions = frozenset({"lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency"})
     undo_permissions = frozenset(
@@ -434,6 +471,7 @@ class ThrottleFunction(Action[FunctionInput]):
                 before={"reserved_concurrency": 0},
                 after={"reserved_concurrency": 0},
             )
+        ctx.record_before({"reserved_concurrency": current})
         client.put_function_concurrency(FunctionName=inp.function_name, ReservedConcurrentExecutions=0)
         return Outcome(
             changed=True,

@@ -8,6 +8,12 @@ off, ``isolate_db_instance`` moves it to the VPC's no-rules isolation group in t
 EC2 isolation uses (``_ec2_groups``: allow-all first, so tracked connections become untracked, then no
 rules), and ``unshare_db_snapshot`` takes outside accounts off a snapshot's ``restore`` attribute. The
 database is never stopped, modified otherwise, or deleted.
+
+Every containment step writes its "before" ahead of its first write (``records_before``). A crash
+between a change and its record leaves the resumed step a database already contained; the engine keeps
+the first attempt's "before", so release restores it. The steps with several writes (the two isolation
+moves, one unshare per snapshot) write all of it ahead of the first, and a resumed attempt that finds the
+target half-changed takes its "before" from that record: release never puts the allow-all group back.
 """
 
 from __future__ import annotations
@@ -45,6 +51,17 @@ def db_instance(rds: Any, identifier: str) -> dict[str, Any]:
     if not found:
         raise TargetChanged(f"DB instance {identifier} does not exist here")
     return dict(found[0])
+
+
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
+
+    An action with several writes that stopped between them is applied again to a half-changed target:
+    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
+    read, made only where a half-changed target is possible.
+    """
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec is not None else {}
 
 
 def _group_ids(db: dict[str, Any]) -> list[str]:
@@ -248,6 +265,7 @@ class RemovePublicAccess(Action[DbInstanceInput]):
     Input = DbInstanceInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write: "publicly accessible" is written ahead of it
     reversible = True
     permissions = frozenset({"rds:DescribeDBInstances", "rds:ModifyDBInstance"})
     undo_permissions = permissions
@@ -274,6 +292,7 @@ class RemovePublicAccess(Action[DbInstanceInput]):
                 before={"publicly_accessible": False},
                 after={"publicly_accessible": False},
             )
+        ctx.record_before({"publicly_accessible": True})
         rds.modify_db_instance(
             DBInstanceIdentifier=inp.db_instance_identifier, PubliclyAccessible=False, ApplyImmediately=True
         )
@@ -331,6 +350,7 @@ class IsolateDbInstance(Action[DbInstanceInput]):
     Output = IsolateDbOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # two moves: the groups before are written ahead of the first
     reversible = True
     permissions = frozenset(
         {
@@ -390,13 +410,18 @@ class IsolateDbInstance(Action[DbInstanceInput]):
                 output=out,
                 notes=notes,
             )
+        # the shared groups are responder's own and never removed: only the instance's groups are restored
         untrack = groups.ensure_untracking_group(ec2, vpc, ctx.run_id)
+        before = gids
+        if gids and set(gids) <= {iso, untrack}:  # moved by an earlier attempt that stopped between the moves
+            before = list(_written_ahead(ctx).get("security_group_ids") or gids)
+        ctx.record_before({"security_group_ids": before})
         self._set(ctx, inp, [untrack])  # 1: tracked → untracked
         self._set(ctx, inp, [iso])  # 2: untracked → cut
         return Outcome(
             changed=True,
-            summary=f"isolated DB instance {inp.db_instance_identifier}: {gids} → {iso} via {untrack}",
-            before={"security_group_ids": gids},
+            summary=f"isolated DB instance {inp.db_instance_identifier}: {before} → {iso} via {untrack}",
+            before={"security_group_ids": before},
             after={"security_group_ids": [iso]},
             output=out,
             notes=notes,
@@ -505,6 +530,7 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
     Input = UnshareInstanceSnapshotsInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # one write per snapshot: every snapshot's list is written ahead of the first
     reversible = True
     permissions = frozenset(
         {"rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute"}
@@ -548,6 +574,11 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
         shared = self._shared(ctx, inp)
         gone = self._removal(ctx, inp, shared)
         left = {i: [v for v in vs if v not in gone.get(i, [])] for i, vs in shared.items()}
+        before: dict[str, Any] = {"shared": shared, "removed": gone}
+        notes: list[str] = []
+        if gone:
+            before, notes = self._before(ctx, before)
+            ctx.record_before(before)  # every snapshot's list, ahead of the first unshare
         rds = ctx.aws("rds")
         for ident, values in gone.items():
             rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=ident, AttributeName="restore", ValuesToRemove=values)
@@ -555,10 +586,25 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
             changed=bool(gone),
             summary=f"stopped sharing {len(gone)} snapshot(s) of "
             f"{inp.db_instance_identifier}" + (f": {gone}" if gone else " (none shared out)"),
-            before={"shared": shared, "removed": gone},
+            before=before,
             after={"shared": left},
-            output={"removed": gone, "db_instance_identifier": inp.db_instance_identifier},
+            output={"removed": before["removed"], "db_instance_identifier": inp.db_instance_identifier},
+            notes=notes,
         )
+
+    @staticmethod
+    def _before(ctx: StepContext, now: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Every snapshot's sharing before the run: an earlier attempt that stopped between its unshares
+        left some snapshots unshared already, and its write-ahead record holds what they were shared with."""
+        earlier = _written_ahead(ctx)
+        done = {i: v for i, v in (earlier.get("removed") or {}).items() if i not in now["removed"]}
+        if not done:
+            return now, []
+        merged = {
+            "shared": {**now["shared"], **{i: (earlier.get("shared") or {}).get(i, v) for i, v in done.items()}},
+            "removed": {**done, **now["removed"]},
+        }
+        return merged, [f"snapshot(s) {sorted(done)} unshared by an earlier attempt that stopped before recording it"]
 
     def undo(
         self,

@@ -41,6 +41,17 @@ def _ec2(ctx: StepContext) -> Any:
     return ctx.aws("ec2")
 
 
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
+
+    An action with several writes that stopped between them (a crash) is applied again to a half-changed
+    target: what it reads then is not the state before the run, that attempt's write-ahead record is. Read
+    only where a half-changed target is possible: one store read, and only on that path.
+    """
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec else {}
+
+
 _APART = ("autoscaling", "target_groups", "console_output", "screenshot")
 
 
@@ -405,13 +416,16 @@ class ProtectInstance(Action[InstanceInput]):
         if state == self.WANTED:
             return Outcome(changed=False, summary=f"{inp.instance_id} already protected", before=state,
                            after=state, output=out)
+        # half protected: maybe by an earlier attempt that stopped between its two writes (its before counts)
+        half = any(state.get(k) == v for k, v in self.WANTED.items())
+        before = (_written_ahead(ctx) if half else {}) or state
+        ctx.record_before(before)
         # from an observation, both attributes are written: whatever changed since, the instance ends protected
-        ctx.record_before(state)
         self._set(ctx, inp, self.WANTED, {"termination_protection": None, "shutdown_behavior": None}
                   if observed else state)
         return Outcome(changed=True, summary=f"protected {inp.instance_id} (was: termination protection "
-                       f"{state['termination_protection']}, shutdown {state['shutdown_behavior']})",
-                       before=state, after=dict(self.WANTED), output=out)
+                       f"{before['termination_protection']}, shutdown {before['shutdown_behavior']})",
+                       before=before, after=dict(self.WANTED), output=out)
 
     def undo(self, ctx: StepContext, inp: InstanceInput, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
@@ -445,6 +459,7 @@ class DetachFromAutoscaling(Action[InstanceInput]):
     Output = DetachFromAutoscalingOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups",
                              "autoscaling:DetachInstances"})
@@ -479,13 +494,14 @@ class DetachFromAutoscaling(Action[InstanceInput]):
             desired = found[0].get("DesiredCapacity") if found else None
         except Exception as exc:
             notes.append(f"desired capacity of {group} not read: {type(exc).__name__}: {str(exc)[:200]}")
+        before = {"autoscaling_group": group, "lifecycle_state": member.get("LifecycleState"),
+                  "desired_capacity": desired}
+        ctx.record_before(before)
         asg.detach_instances(InstanceIds=[inp.instance_id], AutoScalingGroupName=group,
                              ShouldDecrementDesiredCapacity=False)
         return Outcome(changed=True, summary=f"detached {inp.instance_id} from {group} (desired capacity kept at "
                        f"{desired if desired is not None else 'its value'}; a replacement launches)",
-                       before={"autoscaling_group": group, "lifecycle_state": member.get("LifecycleState"),
-                               "desired_capacity": desired},
-                       after={"autoscaling_group": None}, output=out, notes=notes)
+                       before=before, after={"autoscaling_group": None}, output=out, notes=notes)
 
     def undo(self, ctx: StepContext, inp: InstanceInput, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
@@ -523,6 +539,7 @@ class DeregisterFromTargetGroups(Action[InstanceInput]):
     Output = DeregisterOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
                              "elasticloadbalancing:DeregisterTargets"})
@@ -544,12 +561,17 @@ class DeregisterFromTargetGroups(Action[InstanceInput]):
         look.instance(_ec2(ctx), inp.instance_id)
         elbv2 = ctx.aws("elbv2")
         regs = look.target_registrations(elbv2, inp.instance_id)
-        out = DeregisterOutput(instance_id=inp.instance_id, target_groups=regs).model_dump()
+        before = regs
+        if regs:  # one write per group: an earlier attempt that stopped between them left fewer; its before counts
+            earlier = _written_ahead(ctx).get("target_groups") or []
+            before = earlier + [r for r in regs if r not in earlier]
+            ctx.record_before({"target_groups": before})
+        out = DeregisterOutput(instance_id=inp.instance_id, target_groups=before).model_dump()
         for reg in regs:
             elbv2.deregister_targets(TargetGroupArn=reg["target_group_arn"],
                                      Targets=[self._target(reg, inp.instance_id)])
         return Outcome(changed=bool(regs), summary=f"deregistered {inp.instance_id} from {len(regs)} target group(s)"
-                       if regs else f"{inp.instance_id} is in no target group", before={"target_groups": regs},
+                       if regs else f"{inp.instance_id} is in no target group", before={"target_groups": before},
                        after={"target_groups": []}, output=out)
 
     def undo(self, ctx: StepContext, inp: InstanceInput, applied: Outcome, *, force: bool = False,
@@ -599,6 +621,7 @@ class IsolateInstance(Action[InstanceInput]):
         "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
         "ec2:ModifyNetworkInterfaceAttribute", "ec2:ModifyInstanceAttribute",
     })
+    records_before = True
     undo_permissions = frozenset({"ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces",
                                   "ec2:ModifyNetworkInterfaceAttribute", "ec2:ModifyInstanceAttribute"})
 
@@ -645,14 +668,25 @@ class IsolateInstance(Action[InstanceInput]):
             return Outcome(changed=False, summary=f"{inp.instance_id} is already isolated ({iso})",
                            before={"network_interfaces": enis}, after={"network_interfaces": after}, output=out,
                            notes=notes)
+        before = self._before(ctx, enis, {iso, untrack})
+        ctx.record_before({"network_interfaces": before})  # every ENI's groups, ahead of the first of the moves
         self._move(ctx, inp.instance_id, {eni: [untrack] for eni in enis})   # 1: tracked → untracked
         self._move(ctx, inp.instance_id, after)                              # 2: untracked → cut
         _, now = self._enis(ctx, inp)
         if now != after:
             notes.append(f"after isolation the ENIs report groups {now}, not only {iso}: check by hand")
         return Outcome(changed=True, summary=f"isolated {inp.instance_id}: {len(enis)} ENI(s) moved via {untrack} "
-                       f"to {iso} (no rules)", before={"network_interfaces": enis},
+                       f"to {iso} (no rules)", before={"network_interfaces": before},
                        after={"network_interfaces": after}, output=out, notes=notes)
+
+    @staticmethod
+    def _before(ctx: StepContext, enis: dict[str, list[str]], ours: set[str]) -> dict[str, list[str]]:
+        """The ENIs' groups before the run. An ENI found in one of responder's own groups was moved by an earlier
+        attempt that stopped between the moves: its groups before are in that attempt's write-ahead record."""
+        if not any(set(gids) & ours for gids in enis.values()):
+            return enis
+        earlier = _written_ahead(ctx).get("network_interfaces") or {}
+        return {eni: list(earlier.get(eni, gids)) for eni, gids in enis.items()}
 
     def undo(self, ctx: StepContext, inp: InstanceInput, applied: Outcome, *, force: bool = False,
              options: dict[str, Any] | None = None) -> Outcome:
@@ -757,6 +791,7 @@ class TagInstance(Action[TagInstanceInput]):
     Input = TagInstanceInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"ec2:DescribeInstances", "ec2:CreateTags"})
     undo_permissions = frozenset({"ec2:DescribeInstances", "ec2:CreateTags", "ec2:DeleteTags"})
@@ -781,6 +816,7 @@ class TagInstance(Action[TagInstanceInput]):
         before = {"tags": {k: current.get(k) for k in wanted}}
         missing = {k: v for k, v in wanted.items() if current.get(k) != v}
         if missing:
+            ctx.record_before(before)
             _ec2(ctx).create_tags(Resources=[inp.instance_id],
                                   Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
         return Outcome(changed=bool(missing), summary=f"tagged {inp.instance_id}: {', '.join(sorted(missing))}"

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             with _environment(finding, sandbox, quiet=True) as settings:
                 service = wiring.build_responder(settings, playbook_paths=playbooks)
                 for item in service.select(finding, playbook):
-                    plans.append(service.engine.plan(item, finding))
+                    plans.append(service.plan(item, finding))  # a sequence lists its children
         if as_json:
             data = [p.model_dump(mode="json") for p in plans]
             print_json(data[0] if len(data) == 1 else data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from ..engine.results import RunResult
 from ..engine.runner import run_id_for
 from ..errors import BadInput
 from ..service import decide
+from ..service.incident import children_of_parent
 from .core import (
     JsonOpt,
     PlaybooksOpt,
@@ -46,15 +48,19 @@ def register(app: typer.Typer) -> None:
             if record is None:
                 raise BadInput(f"no run {run_id}; `responder runs` lists runs")
             result = RunResult.from_records(record, store.steps(run_id))
+            children = children_of_parent(store.list_runs(), record) if record.extra.get("children") else []
             if as_json:
                 data = _run_json(result)
                 data["finding"] = {k: record.finding.get(k) for k in ("id", "type", "severity", "account_id", "region")}
                 data["approvals"] = [a.model_dump(mode="json") for a in store.approvals(run_id)]
+                data.update(parent_run_id=record.parent_run_id, incident=record.incident, children=children)
                 print_json(data)
             else:
                 _show_results([result], False)
+                _show_incident(record, children)
             return
         records = store.list_runs()
+        parents = {r.run_id: children_of_parent(records, r) for r in records if r.extra.get("children")}
         rows = [
             {
                 "run_id": r.run_id,
@@ -71,6 +77,9 @@ def register(app: typer.Typer) -> None:
                 "milestones": r.milestones,
                 "time_to_contain_s": _seconds(r.milestones, "first_seen", "contained"),
                 "time_to_notify_s": _seconds(r.milestones, "first_seen", "drafted"),
+                "parent_run_id": r.parent_run_id,
+                "incident": r.incident,
+                "children": [c["run_id"] for c in parents.get(r.run_id, [])],
             }
             for r in records
         ]
@@ -78,7 +87,8 @@ def register(app: typer.Typer) -> None:
             print_json(rows)
             return
         table = Table(title=f"runs ({settings.store_url})", title_justify="left")
-        for column in ("run", "playbook", "status", "finding", "created", "to contain", "to draft", "why"):
+        columns = ("run", "playbook", "status", "finding", "incident", "created", "to contain", "to draft", "why")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(
@@ -86,12 +96,33 @@ def register(app: typer.Typer) -> None:
                 text(row["playbook"]),
                 styled(row["status"]),
                 text(f"{row['finding_type']} ({row['severity']:g})"),
+                text(_incident_cell(row, parents.get(row["run_id"], []))),
                 text(row["created_at"]),
                 _human(row["time_to_contain_s"]),
                 _human(row["time_to_notify_s"]),
                 text(row["reason"] or ""),
             )
         console().print(table)
+
+    def _incident_cell(row: dict[str, Any], children: list[dict[str, Any]]) -> str:
+        """``child of run-…`` for a child run; ``N children: 2 succeeded, 1 failed`` for a parent."""
+        if row["parent_run_id"]:
+            return f"child of {row['parent_run_id']}"
+        if not children:
+            return ""
+        counts = Counter(c["status"] for c in children)
+        return f"{len(children)} children: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+    def _show_incident(record: Any, children: list[dict[str, Any]]) -> None:
+        if record.parent_run_id:
+            console().print(f"part of incident {text(record.incident)}: child of run {text(record.parent_run_id)}")
+        if children:
+            console().print(f"incident {text(record.incident)}: {len(children)} child run(s)")
+            for child in children:
+                console().print(
+                    f"  {text(child['run_id'])}  {text(child['playbook'])}  {styled(child['status'])}  "
+                    f"{text(child.get('resource_type') or '')} {text(child.get('resource') or '')}"
+                )
 
     def _decide(
         run_id: str,

@@ -27,11 +27,17 @@ SANDBOX_AMI = "ami-12c6146b"  # in moto's bundled AMI catalogue
 
 def seed_resources(box: Any, finding: Finding) -> None:
     """Create the EC2 instances and S3 buckets the finding names (once each); record them in ``box.seeded``."""
+    # An attack sequence's resources are each answered by a child run: the drill seeds one of each kind.
+    sequence = finding.type.startswith("AttackSequence:")
+    done: set[str] = set()
     for resource in (finding.resource, *finding.resources):
-        if resource.kind == "ec2_instance" and resource is finding.resource:
+        if resource is not finding.resource and not (sequence and resource.kind not in done):
+            continue
+        if resource.kind == "ec2_instance":
             _seed_instance(box, resource)
-        elif resource.kind == "s3_bucket" and resource is finding.resource:
+        elif resource.kind == "s3_bucket":
             _seed_bucket(box, resource.bucket_name)
+        done.add(resource.kind)
     seed_new_kinds(box, finding)  # Lambda, RDS, ECS (issue 17)
 
 

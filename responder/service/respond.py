@@ -11,7 +11,9 @@ Rules that used to live twice (CLI and Lambda) live here once:
 * **retry after a fix** — a redelivered finding whose run failed resumes it (the engine does that);
   ``settle`` re-drives a run whose failures are all of a *retryable* class (throttling, a lost lease),
   decided by the error class recorded on the step, never by its name;
-* **exit codes** — one table for every status.
+* **exit codes** — one table for every status;
+* **incidents** — a finding whose run records an attack sequence starts one linked run per resource the
+  sequence names, each through this same path (``responder.service.incident``).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
-from ..engine.results import RunResult
+from ..engine.results import Plan, RunResult
 from ..engine.runner import Engine, run_id_for
 from ..errors import BadInput
 from ..evidence.base import check_not_forgotten
+from ..findings import guardduty
 from ..findings.model import Finding
 from ..playbook import match as matcher
 from ..playbook.validate import LoadedPlaybook
 from ..redact import redact
 from ..state.records import RunRecord, RunStatus, StepState
+from . import incident
+from .incident import IncidentPlan, IncidentRunResult
 
 log = logging.getLogger("responder")
 
@@ -55,8 +60,14 @@ EXIT_ORDER = (1, 130, 4, 3, 5)  # the most serious status decides a batch's code
 
 
 def exit_code(results: Iterable[RunResult]) -> int:
-    codes = {EXIT_BY_STATUS.get(r.status, 1) for r in results}
+    codes = {_code(r) for r in results}
     return next((c for c in EXIT_ORDER if c in codes), 0)
+
+
+def _code(result: RunResult) -> int:
+    """A child run's failure does not fail its incident: the parent's summary names it (exit 4, partial)."""
+    code = EXIT_BY_STATUS.get(result.status, 1)
+    return 4 if code == 1 and getattr(result, "parent_run_id", None) else code
 
 
 TriageNotifier = Callable[[RunRecord], Any]
@@ -124,18 +135,137 @@ class Responder:
         dry_run: bool = False,
         received_at: datetime | None = None,
     ) -> list[RunResult]:
+        """The runs answering the finding; a sequence's run is followed by its children's runs (linked)."""
+        results = self._respond(finding, playbook_id=playbook_id, dry_run=dry_run, received_at=received_at)
+        if dry_run:
+            return results
+        out: list[RunResult] = []
+        for result in results:
+            out.extend(self.with_children(result, finding, received_at))
+        return out
+
+    def _respond(
+        self,
+        finding: Finding,
+        *,
+        playbook_id: str | None = None,
+        dry_run: bool = False,
+        received_at: datetime | None = None,
+    ) -> list[RunResult]:
+        """Selection, then run or join each chosen playbook's run; triage when none answers."""
         chosen = self.select(finding, playbook_id)
         if not chosen:
             return [] if dry_run else [self.triage(finding, received_at)]
-        results = []
+        results: list[RunResult] = []
         for loaded in chosen:
-            if not dry_run:  # a store that lost this run must not start it again (containment repeated)
-                check_not_forgotten(self.engine.store, self.engine.evidence, run_id_for(finding.id, loaded.playbook.id))
-            result = self.engine.run(loaded, finding, dry_run=dry_run, received_at=received_at)
-            if not dry_run and not result.created:
+            if dry_run:
+                results.append(self._dry_run(loaded, finding))
+                continue
+            # a store that lost this run must not start it again (containment repeated)
+            check_not_forgotten(self.engine.store, self.engine.evidence, run_id_for(finding.id, loaded.playbook.id))
+            result = self.engine.run(loaded, finding, received_at=received_at)
+            if not result.created:
                 self.keep_version(result.run_id, finding)
             results.append(result)
         return results
+
+    # ------------------------------------------------------------------ incidents (attack sequences)
+    def plan(self, loaded: LoadedPlaybook, finding: Finding, *, dry_run: bool = False) -> Plan:
+        """The engine's plan; for a sequence, also each child and the playbook(s) that would answer it."""
+        plan = self.engine.plan(loaded, finding, dry_run=dry_run)
+        if not incident.has_sequence_step(loaded.playbook):
+            return plan
+        rows = []
+        for child in incident.split_sequence(finding).children:
+            try:
+                chosen = [p.playbook.id for p in self.select(guardduty.parse(child, "attack-sequence child"))]
+            except BadInput:
+                chosen = []
+            playbooks = chosen or [TRIAGE]
+            rows.append(incident.routing_row(child, playbooks, [run_id_for(str(child["id"]), p) for p in playbooks]))
+        lines = [f"{r['resource_type']} {r['resource']} as {r['type']} → {', '.join(r['playbooks'])}" for r in rows]
+        steps = [
+            s.model_copy(
+                update={"summary": f"{s.summary}; children: {'; '.join(lines) or 'none'}", "notes": [*s.notes, *lines]}
+            )
+            if s.action == incident.SEQUENCE_ACTION
+            else s
+            for s in plan.steps
+        ]
+        uid = incident.sequence_of(finding.raw).get("uid")
+        return IncidentPlan(
+            **plan.model_copy(update={"steps": steps}).model_dump(),
+            incident=str(uid) if uid else None,
+            children=rows,
+        )
+
+    def _dry_run(self, loaded: LoadedPlaybook, finding: Finding) -> RunResult:
+        plan = self.plan(loaded, finding, dry_run=True)
+        result = plan.as_result()
+        if isinstance(plan, IncidentPlan):
+            return IncidentRunResult(**result.model_dump(), incident=plan.incident, children=plan.children)
+        return result
+
+    def with_children(
+        self, result: RunResult, finding: Finding, received_at: datetime | None = None
+    ) -> list[RunResult]:
+        """The parent's result (its summary naming each child and its status), then each child's result.
+
+        Children start once the parent's sequence step has recorded them, whatever the parent's status;
+        each goes through the respond path, is linked to the parent and audited on it. A child that fails,
+        or cannot start, fails neither the parent nor the other children.
+        """
+        store = self.engine.store
+        uid, children = incident.recorded_children(store, result.run_id, finding)
+        if not children:
+            return [result]
+        links: list[dict[str, Any]] = []
+        child_results: list[RunResult] = []
+        for child in children:
+            routing = incident.child_routing(child)
+            try:
+                child_finding = guardduty.parse(child, f"child of {result.run_id}")
+                runs = self._respond(child_finding, received_at=received_at)
+            except Exception as exc:  # one child never stops the incident: named in the parent's summary
+                log.warning("child %s of %s could not start: %s", routing["finding_id"], result.run_id, exc)
+                error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                store.audit(
+                    result.run_id,
+                    self.engine.clock.now(),
+                    "child_run_failed",
+                    actor=self.engine.owner,
+                    finding_id=routing["finding_id"],
+                    resource=routing["resource"],
+                    error=error,
+                )
+                links.append({**routing, "run_id": None, "playbook": None, "status": "error", "error": error})
+                continue
+            for run in runs:
+                incident.link_child(store, run.run_id, result.run_id, uid)
+                if run.created:
+                    store.audit(
+                        result.run_id,
+                        self.engine.clock.now(),
+                        "child_run_started",
+                        actor=self.engine.owner,
+                        child_run_id=run.run_id,
+                        playbook=run.playbook,
+                        finding_id=child_finding.id,
+                        finding_type=child_finding.type,
+                        resource=routing["resource"],
+                        typed_by=routing["typed_by"],
+                    )
+                links.append({**routing, "run_id": run.run_id, "playbook": run.playbook, "status": run.status})
+                child_results.append(IncidentRunResult(**run.model_dump(), parent_run_id=result.run_id, incident=uid))
+        incident.record_children(store, result.run_id, uid, links)
+        said = incident.summary(uid, links)
+        parent = IncidentRunResult(
+            **result.model_dump(exclude={"message"}),
+            incident=uid,
+            children=links,
+            message=f"{result.message}; {said}" if result.message else said,
+        )
+        return [parent, *child_results]
 
     def resume(self, run_id: str, *, allow_changed: bool = False) -> RunResult:
         run = self.engine.store.get_run(run_id)
@@ -147,7 +277,11 @@ class Responder:
             loaded = self.by_id(run.playbook_id)
         except BadInput:
             raise BadInput(f"playbook {run.playbook_id} of run {run_id} is not among the loaded playbooks") from None
-        return self.engine.resume(run_id, loaded, allow_changed=allow_changed)
+        result = self.engine.resume(run_id, loaded, allow_changed=allow_changed)
+        if not incident.has_sequence_step(loaded.playbook):
+            return result
+        # a sequence resumed (after an approval or a fix) starts the children it has not started yet
+        return self.with_children(result, run.finding_model())[0]
 
     def settle(self, result: RunResult, *, attempts: int = 2, pause: Callable[[float], None] = time.sleep) -> RunResult:
         """Resume a run whose failures are all retryable (throttling, a lost lease), a few times.

@@ -107,6 +107,10 @@ class RunRecord(_Record):
     inputs: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    # One incident, several runs (an attack sequence and the run of each resource it names): a child run
+    # names the run that started it; parent and children carry the incident's id (the sequence's uid).
+    parent_run_id: str | None = None
+    incident: str | None = None
 
     def finding_model(self) -> Any:
         from ..findings.model import Finding

@@ -16,6 +16,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,234 @@ def test_deregistration_killed_between_groups_restores_both(instance: Finding, t
     assert _instance()["target_groups"] == []
     assert released(crash).state == StepState.SUCCEEDED
     assert sorted(_instance()["target_groups"]) == sorted(original["target_groups"])
+
+
+# ------------------------------------------------------------------------------ S3, sharing, trails, SCP, IAM
+BUCKET = "crash-data"
+TRAIL = "org-trail"
+PUBLIC_READ = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "PublicRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{BUCKET}/*",
+        }
+    ],
+}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+BACKDOOR = {
+    "Version": "2012-10-17",
+    "Statement": [
+        *TRUST["Statement"],
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE}:root"}, "Action": "sts:AssumeRole"},
+    ],
+}
+
+
+@pytest.fixture
+def finding(moto_endpoint: str, responder_home: Path) -> Finding:
+    return load_file(CANARY)[0]
+
+
+def _bucket(policy: dict[str, Any] | None) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    if policy:
+        s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+
+
+def _policy(args: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return json.loads(boto3.client("s3").get_bucket_policy(Bucket=args["bucket_name"])["Policy"])
+    except boto3.client("s3").exceptions.ClientError as exc:
+        assert "NoSuchBucketPolicy" in str(exc)
+        return None
+
+
+def _snapshot() -> dict[str, Any]:
+    ec2 = boto3.client("ec2")
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    snap = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snap,
+        Attribute="createVolumePermission",
+        OperationType="add",
+        UserIds=[OUTSIDE, OTHER],
+        GroupNames=["all"],
+    )
+    return {"snapshot_id": snap, "accounts": [OUTSIDE, "all"]}
+
+
+def _volume_permissions(args: dict[str, Any]) -> list[str]:
+    ec2 = boto3.client("ec2")
+    got = ec2.describe_snapshot_attribute(SnapshotId=args["snapshot_id"], Attribute="createVolumePermission")
+    return sorted(p.get("UserId") or p.get("Group") for p in got["CreateVolumePermissions"])
+
+
+def _image() -> dict[str, Any]:
+    ec2 = boto3.client("ec2")
+    inst = ec2.run_instances(ImageId=SANDBOX_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ami = ec2.create_image(InstanceId=inst, Name="attacker-copy")["ImageId"]
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": OUTSIDE}, {"UserId": OTHER}]})
+    return {"image_id": ami}
+
+
+def _launch_permissions(args: dict[str, Any]) -> list[str]:
+    ec2 = boto3.client("ec2")
+    got = ec2.describe_image_attribute(ImageId=args["image_id"], Attribute="launchPermission")["LaunchPermissions"]
+    return sorted(p.get("UserId") or p.get("Group") for p in got)
+
+
+def _db_snapshot() -> dict[str, Any]:
+    rds = boto3.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+    )
+    rds.create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier="orders-copy")
+    rds.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="orders-copy", AttributeName="restore", ValuesToAdd=[OUTSIDE, OTHER]
+    )
+    return {"db_snapshot_identifier": "orders-copy", "accounts": [OUTSIDE]}
+
+
+def _restore_values(args: dict[str, Any]) -> list[str]:
+    got = boto3.client("rds").describe_db_snapshot_attributes(DBSnapshotIdentifier="orders-copy")
+    return sorted(got["DBSnapshotAttributesResult"]["DBSnapshotAttributes"][0]["AttributeValues"])
+
+
+def _trail(selectors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    boto3.client("s3").create_bucket(Bucket="trail-logs")
+    ct = boto3.client("cloudtrail")
+    ct.create_trail(Name=TRAIL, S3BucketName="trail-logs")  # created stopped, as an attacker leaves it
+    if selectors is not None:
+        ct.put_event_selectors(TrailName=TRAIL, EventSelectors=selectors)
+    return {"trail": TRAIL}
+
+
+def _trail_state(args: dict[str, Any]) -> dict[str, Any]:
+    """Logging and selectors; a basic selector with its defaults filled in (CloudTrail reports both ways)."""
+    ct = boto3.client("cloudtrail")
+    selectors = ct.get_event_selectors(TrailName=TRAIL)
+    defaults = {"DataResources": [], "ExcludeManagementEventSources": []}
+    return {
+        "logging": ct.get_trail_status(Name=TRAIL)["IsLogging"],
+        "selectors": [{**defaults, **s} for s in selectors.get("EventSelectors") or []],
+        "advanced": selectors.get("AdvancedEventSelectors"),
+    }
+
+
+def _member() -> dict[str, Any]:
+    org = boto3.client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    status = org.create_account(AccountName="payments", Email="payments@example.com")["CreateAccountStatus"]
+    made = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]
+    return {"account_id": made["AccountId"], "management_account": ACCOUNT}
+
+
+def _scps(args: dict[str, Any]) -> list[str]:
+    org = boto3.client("organizations")
+    found = org.list_policies_for_target(TargetId=args["account_id"], Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    return sorted(p["Name"] for p in found)
+
+
+def _role(trust: dict[str, Any]) -> dict[str, Any]:
+    boto3.client("iam").create_role(RoleName="OpsAutomationRole", AssumeRolePolicyDocument=json.dumps(trust))
+    return {"role_name": "OpsAutomationRole"}
+
+
+def _trust(args: dict[str, Any]) -> dict[str, Any]:
+    doc = boto3.client("iam").get_role(RoleName=args["role_name"])["Role"]["AssumeRolePolicyDocument"]
+    return doc if isinstance(doc, dict) else json.loads(doc)
+
+
+@dataclass
+class Case:
+    action: str
+    seed: Callable[[], dict[str, Any]]  # makes the resource as an attacker left it; returns the step's arguments
+    read: Callable[[dict[str, Any]], Any]  # what the action changes, as the API reports it (given the arguments)
+    operation: str  # the effect's own AWS call
+
+
+CASES = [
+    Case(
+        "aws.s3.deny_external_accounts",
+        lambda: (_bucket(PUBLIC_READ), {"bucket_name": BUCKET, "accounts": [OUTSIDE]})[1],
+        _policy,
+        "PutBucketPolicy",
+    ),
+    Case(
+        "aws.s3.deny_object_deletion",  # no policy before: release deletes the one responder made
+        lambda: (_bucket(None), {"bucket_name": BUCKET})[1],
+        _policy,
+        "PutBucketPolicy",
+    ),
+    Case("aws.ec2.unshare_snapshot", _snapshot, _volume_permissions, "ModifySnapshotAttribute"),
+    Case("aws.ec2.unshare_image", _image, _launch_permissions, "ModifyImageAttribute"),
+    Case("aws.rds.unshare_db_snapshot", _db_snapshot, _restore_values, "ModifyDBSnapshotAttribute"),
+    Case("aws.cloudtrail.start_logging", _trail, _trail_state, "StartLogging"),
+    Case(
+        "aws.cloudtrail.restore_event_selectors",
+        lambda: _trail([{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": False}]),
+        _trail_state,
+        "PutEventSelectors",
+    ),
+    Case("aws.organizations.deny_root_user", _member, _scps, "AttachPolicy"),
+    Case("aws.iam_role.lock_trust_policy", lambda: _role(TRUST), _trust, "UpdateAssumeRolePolicy"),
+    Case(
+        "aws.iam_role.restore_trust_policy",
+        lambda: {**_role(BACKDOOR), "policy_document": TRUST},
+        _trust,
+        "UpdateAssumeRolePolicy",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.action for c in CASES])
+def test_containment_killed_after_its_effect_is_released_to_the_original(
+    finding: Finding, tmp_path: Path, case: Case
+) -> None:
+    args = case.seed()
+    original = case.read(args)
+    crash = crash_and_resume(_playbook(tmp_path, case.action, args), finding, case.operation)
+    assert case.read(args) != original, "the effect stands after the crash and the resume"
+    assert crash.done.changed is True and crash.done.before == crash.ahead.pending_before, crash.done
+    assert released(crash).state == StepState.SUCCEEDED
+    assert case.read(args) == original
+
+
+def test_versioning_killed_after_it_was_turned_on_is_suspended_on_release(finding: Finding, tmp_path: Path) -> None:
+    """S3 cannot turn versioning off: release suspends it, which it does only for a step that changed it."""
+    _bucket(None)
+    crash = crash_and_resume(
+        _playbook(tmp_path, "aws.s3.enable_versioning", {"bucket_name": BUCKET}), finding, "PutBucketVersioning"
+    )
+    assert crash.done.changed is True and crash.done.before == {"versioning": None}
+    assert released(crash).state == StepState.SUCCEEDED
+    assert boto3.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status") == "Suspended"
+
+
+def test_login_profile_removal_killed_after_it_still_says_what_was_removed(finding: Finding, tmp_path: Path) -> None:
+    """Not reversible (AWS never returns a password), but the run must say a profile existed and went."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="svc-backup-sync")
+    created = iam.create_login_profile(UserName="svc-backup-sync", Password="Attacker-Chosen-1!")["LoginProfile"]
+    crash = crash_and_resume(
+        _playbook(tmp_path, "aws.iam.remove_login_profile", {"user_name": "svc-backup-sync"}),
+        finding,
+        "DeleteLoginProfile",
+    )
+    assert crash.done.changed is True
+    assert crash.done.before["login_profile"]["UserName"] == created["UserName"]
+    skipped = released(crash)
+    assert skipped.state == StepState.SKIPPED and "cannot be undone" in (skipped.summary or "")

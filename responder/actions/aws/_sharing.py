@@ -72,6 +72,7 @@ class UnshareBase(Action[Any]):
 
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # subclasses write once (_change): the list before is written ahead of it
     reversible = True
     what: ClassVar[str] = "resource"
 
@@ -111,11 +112,13 @@ class UnshareBase(Action[Any]):
                 after={"shared_with": shared},
                 output=out,
             )
+        before = {"shared_with": shared, "removed": gone}  # undo adds back exactly "removed"
+        ctx.record_before(before)
         self._change(ctx, inp, add=[], remove=gone)
         return Outcome(
             changed=True,
             summary=f"stopped sharing {self.what} {self._target(inp)} with {', '.join(gone)}",
-            before={"shared_with": shared, "removed": gone},
+            before=before,
             after={"shared_with": left},
             output=out,
         )

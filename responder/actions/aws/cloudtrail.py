@@ -66,6 +66,7 @@ class StartLogging(Action[TrailInput]):
     Output = StartLoggingOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"})
     undo_permissions = frozenset({"cloudtrail:GetTrailStatus", "cloudtrail:StopLogging"})
@@ -91,6 +92,7 @@ class StartLogging(Action[TrailInput]):
                 after={"is_logging": True},
                 output=out,
             )
+        ctx.record_before({"is_logging": False})
         ct.start_logging(Name=inp.trail)
         return Outcome(
             changed=True,
@@ -187,6 +189,7 @@ class RestoreEventSelectors(Action[RestoreSelectorsInput]):
     Input = RestoreSelectorsInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors"})
     undo_permissions = permissions
@@ -212,6 +215,7 @@ class RestoreEventSelectors(Action[RestoreSelectorsInput]):
                 before={"selectors": current},
                 after={"selectors": current},
             )
+        ctx.record_before({"selectors": current})
         ct.put_event_selectors(TrailName=inp.trail, **inp.wanted())
         after = _selectors(ct, inp.trail)
         return Outcome(

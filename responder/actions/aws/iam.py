@@ -854,6 +854,7 @@ class RemoveLoginProfile(Action[UserInput]):
     Output = RemoveLoginProfileOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # not reversible, but the run must still say a profile existed and was removed
     permissions = frozenset({"iam:GetLoginProfile", "iam:DeleteLoginProfile"})
 
     def _profile(self, ctx: StepContext, inp: UserInput) -> dict[str, Any] | None:
@@ -890,6 +891,7 @@ class RemoveLoginProfile(Action[UserInput]):
                 after={"login_profile": None},
             )
         iam = ctx.aws("iam")
+        ctx.record_before({"login_profile": profile})
         with contextlib.suppress(iam.exceptions.NoSuchEntityException):
             iam.delete_login_profile(UserName=inp.user_name)
         return Outcome(

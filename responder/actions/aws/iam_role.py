@@ -218,6 +218,7 @@ class LockTrustPolicy(Action[RoleInput]):
     Output = LockTrustOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"iam:GetRole", "iam:UpdateAssumeRolePolicy"})
     undo_permissions = permissions
@@ -238,6 +239,7 @@ class LockTrustPolicy(Action[RoleInput]):
         if trust == LOCKED_TRUST:
             return Outcome(changed=False, summary=f"trust policy of {inp.role_name} is already locked",
                            before={"trust_policy": trust}, after={"trust_policy": trust}, output=out)
+        ctx.record_before({"trust_policy": trust})
         ctx.aws("iam").update_assume_role_policy(RoleName=inp.role_name, PolicyDocument=json.dumps(LOCKED_TRUST))
         return Outcome(changed=True, summary=f"locked the trust policy of role {inp.role_name}",
                        before={"trust_policy": trust}, after={"trust_policy": LOCKED_TRUST}, output=out)
@@ -287,6 +289,7 @@ class RestoreTrustPolicy(Action[RestoreTrustInput]):
     Output = LockTrustOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"iam:GetRole", "iam:UpdateAssumeRolePolicy"})
     undo_permissions = permissions
@@ -307,6 +310,7 @@ class RestoreTrustPolicy(Action[RestoreTrustInput]):
         if current == wanted:
             return Outcome(changed=False, summary=f"trust policy of {inp.role_name} is already the previous one",
                            before={"trust_policy": current}, after={"trust_policy": current}, output=out)
+        ctx.record_before({"trust_policy": current})
         ctx.aws("iam").update_assume_role_policy(RoleName=inp.role_name, PolicyDocument=json.dumps(wanted))
         return Outcome(changed=True, summary=f"restored the previous trust policy of role {inp.role_name}",
                        before={"trust_policy": current}, after={"trust_policy": wanted}, output=out)

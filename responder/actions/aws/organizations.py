@@ -85,6 +85,7 @@ class DenyRootUser(Action[DenyRootInput]):
     Output = DenyRootOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset(
         {
@@ -137,11 +138,14 @@ class DenyRootUser(Action[DenyRootInput]):
                 after={"attached": attached},
                 output=out,
             )
+        # the policy itself (created once, found by name) is kept by release: the attachment is the effect
+        before = {"attached": attached, "policy_id": pid}
+        ctx.record_before(before)
         org.attach_policy(PolicyId=pid, TargetId=inp.account_id)
         return Outcome(
             changed=True,
             summary=f"attached SCP {POLICY_NAME} ({pid}) to account {inp.account_id}",
-            before={"attached": attached, "policy_id": pid},
+            before=before,
             after={"attached": sorted({*attached, pid})},
             output=out,
         )

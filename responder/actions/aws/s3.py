@@ -250,6 +250,7 @@ class _PolicyGuard(Action[Any]):
 
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy"})
     undo_permissions = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
@@ -277,6 +278,7 @@ class _PolicyGuard(Action[Any]):
         if _find(current, self.sid) == statement:
             return Outcome(changed=False, summary=f"bucket {inp.bucket_name} already has {self.sid}",
                            before={"policy": current}, after={"policy": current}, output=out)
+        ctx.record_before({"policy": current})
         s3.put_bucket_policy(Bucket=inp.bucket_name, Policy=json.dumps(wanted))
         return Outcome(changed=True, summary=f"bucket {inp.bucket_name}: {self._describe(statement)}",
                        before={"policy": current}, after={"policy": bucket_policy(s3, inp.bucket_name)}, output=out)
@@ -375,6 +377,7 @@ class EnableVersioning(Action[BucketInput]):
     Input = BucketInput
     category = Category.CONTAIN
     mutates = True
+    records_before = True
     reversible = True
     permissions = frozenset({"s3:GetBucketVersioning", "s3:PutBucketVersioning"})
     undo_permissions = permissions
@@ -399,6 +402,7 @@ class EnableVersioning(Action[BucketInput]):
         if status == "Enabled":
             return Outcome(changed=False, summary=f"versioning of {inp.bucket_name} is already on",
                            before={"versioning": status}, after={"versioning": status})
+        ctx.record_before({"versioning": status})
         s3.put_bucket_versioning(Bucket=inp.bucket_name, VersioningConfiguration={"Status": "Enabled"})
         return Outcome(changed=True, summary=f"turned versioning on for {inp.bucket_name} (was "
                        f"{status or 'never enabled'})", before={"versioning": status}, after={"versioning": "Enabled"})

@@ -151,6 +151,9 @@ class Action(ABC, Generic[InputT]):
     records_before: ClassVar[bool] = False
     #: the output's ``steps`` are step specs the engine appends to the run (arguments as data, never templates)
     expands: ClassVar[bool] = False
+    #: False: reads and writes nothing in the account (only the finding and the evidence locker), so a
+    #: containment step may start beside it (``responder.engine.graph``)
+    touches_account: ClassVar[bool] = True
     permissions: ClassVar[frozenset[str]] = frozenset()
     undo_permissions: ClassVar[frozenset[str]] = frozenset()
 

@@ -27,6 +27,7 @@ class RecordFinding(Action[RecordFindingInput]):
     Input = RecordFindingInput
     Output = RecordFindingOutput
     category = Category.EVIDENCE
+    touches_account = False  # the finding, as delivered, into the locker
 
     def plan(self, ctx: StepContext, inp: RecordFindingInput) -> Change:
         return Change(will_change=False, summary=f"record finding {ctx.finding.id} as evidence")

@@ -33,6 +33,7 @@ CATALOG: tuple[str, ...] = (
     # containment breadth (issue 9)
     "aws.ec2.capture_instance",
     "aws.ec2.snapshot_volumes",
+    "aws.ebs.await_snapshots",
     "aws.ec2.protect_instance",
     "aws.ec2.detach_from_autoscaling",
     "aws.ec2.deregister_from_target_groups",

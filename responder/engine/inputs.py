@@ -30,11 +30,11 @@ class Absent:
     reason: str
 
 
-def _strings(value: Any) -> list[str]:
+def strings_in(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in strings_in(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings_in(v)]
     return [value] if isinstance(value, str) else []
 
 
@@ -44,7 +44,7 @@ def _is_nothing(value: Any) -> bool:
 
 def _source_of(template: Any) -> str:
     """Where a template's value comes from, in words a responder understands."""
-    for text in _strings(template):
+    for text in strings_in(template):
         for chain in templating.references(text):
             if chain[0] == "steps" and len(chain) > 1:
                 return f"step {chain[1]!r} gave no"
@@ -97,14 +97,14 @@ def literal(action: type[Action], step: Step) -> tuple[dict[str, Any], Any]:
 def depends_on(step: Step) -> set[str]:
     """The earlier steps this one needs: those its ``with``/``when`` read, and those it ``needs``."""
     names = set(step.needs)
-    for text in _strings(step.with_) + ([step.when] if step.when else []):
+    for text in strings_in(step.with_) + ([step.when] if step.when else []):
         names.update(chain[1] for chain in templating.references(text) if len(chain) > 1 and chain[0] == "steps")
     return names
 
 
 def upstream_state(step: Step, records: dict[str, StepRecord]) -> tuple[StepRecord, StepState] | None:
     """The first earlier step this one reads whose output is missing, with its state."""
-    texts = _strings(step.with_) + ([step.when] if step.when else [])
+    texts = strings_in(step.with_) + ([step.when] if step.when else [])
     for text in texts:
         for chain in templating.references(text):
             if len(chain) > 1 and chain[0] == "steps" and chain[1] in records:

@@ -151,10 +151,11 @@ def plan(engine: Engine, loaded: LoadedPlaybook, finding: Finding, *, dry_run: b
         except ResponderError as exc:
             planned.append(PlannedStep(**base, will_run=True, summary="plan failed", inputs=step_args, error=str(exc)))
     queue = [(i, step, False) for i, step in enumerate(playbook.steps)]
+    rendered_args = {p.id: p.inputs for p in planned if p.will_run and p.inputs}
     wave_of: dict[str, int] = {}
     position = wave_number = 0
     while position < len(queue):
-        wave = engine._wave(queue, position)
+        wave = engine._wave(queue, position, lambda step, _literal: rendered_args.get(step.id))
         wave_number += 1
         for _, step, _ in wave:
             wave_of[step.id] = wave_number

@@ -23,7 +23,9 @@ class PlannedStep(BaseModel):
     after: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
-    wave: int = 0  # steps of one wave run beside each other (evidence and read-only enrichment)
+    #: steps of one wave run beside each other: evidence, read-only enrichment, and at most one
+    #: containment step about other resources than that evidence (``responder.engine.graph``)
+    wave: int = 0
 
 
 class Plan(BaseModel):

@@ -47,6 +47,7 @@ from ..playbook.validate import LoadedPlaybook
 from ..redact import redact
 from ..state.base import RunStore
 from ..state.records import ApprovalRecord, RunRecord, RunStatus, StepRecord, StepState
+from . import graph
 from . import inputs as step_inputs
 from .approvals import Approvals
 from .events import EngineEvent, Observer, no_observer
@@ -423,7 +424,7 @@ class Engine:
             self._insert_expanded(queue, parent, specs)
         position = 0
         while position < len(queue):
-            wave = self._wave(queue, position)
+            wave = self._wave(queue, position, self._args_of(run, finding, records))
             position += len(wave)
             todo: list[tuple[Step, type[Action], StepRecord, bool]] = []
             for index, step, literal in wave:
@@ -466,32 +467,29 @@ class Engine:
         return self._finish(run, records, aborted=aborted, waiting=waiting, created=created)
 
     # ------------------------------------------------------------------ steps as a graph
-    def _concurrent(self, step: Step, action_cls: type[Action]) -> bool:
-        """Evidence and read-only enrichment may run beside each other: they change nothing in the account.
+    def _wave(
+        self, queue: list[tuple[int, Step, bool]], position: int, args_of: graph.ArgsOf | None = None
+    ) -> list[tuple[int, Step, bool]]:
+        """The steps from ``position`` that may run at once (``responder.engine.graph``)."""
+        return graph.wave(self.registry, queue, position, args_of)
 
-        Containment stays one step at a time, in the playbook's order (its moves are ordered on purpose).
-        """
-        if step.approval or action_cls.expands:
-            return False
-        return action_cls.category == Category.EVIDENCE or (
-            action_cls.category == Category.ENRICH and not action_cls.mutates
-        )
+    def _args_of(self, run: RunRecord, finding: Finding, records: dict[str, StepRecord]) -> graph.ArgsOf:
+        """Render a step's arguments from what is known now, for the graph's resource rule; None if unknown."""
 
-    def _wave(self, queue: list[tuple[int, Step, bool]], position: int) -> list[tuple[int, Step, bool]]:
-        """The steps from ``position`` that can run at once: consecutive evidence / read-only enrichment
-        steps none of which reads another's output (``steps.X`` in ``with``/``when``) or ``needs`` it."""
-        first = queue[position]
-        wave = [first]
-        if not self._concurrent(first[1], self.registry.get(first[1].action)):
-            return wave
-        names = {first[1].id}
-        for item in queue[position + 1 :]:
-            step = item[1]
-            if not self._concurrent(step, self.registry.get(step.action)) or step_inputs.depends_on(step) & names:
-                break
-            wave.append(item)
-            names.add(step.id)
-        return wave
+        def args_of(step: Step, literal: bool) -> dict[str, Any] | None:
+            action_cls = self.registry.get(step.action)
+            try:
+                if literal:
+                    return step_inputs.literal(action_cls, step)[0]
+                variables = self.context_vars(run, finding, records)
+                if step.when and not templating.evaluate(step.when, variables):
+                    return None
+                rendered = step_inputs.render(action_cls, step, variables, records)
+            except ResponderError:
+                return None
+            return None if isinstance(rendered, step_inputs.Absent) else rendered[0]
+
+        return args_of
 
     def _run_wave(
         self,
@@ -660,6 +658,11 @@ class Engine:
                 return self._skip(run_id, step, held[0] or rec, f"skipped: {exc.message}")
             return self._failed(run_id, step, held[0] or rec, exc, started, retries[0])
         claimed = held[0] or rec
+        # an action that writes its "before" ahead but found nothing to change was never claimed: its one
+        # attempt is recorded here, with its inputs, in the finishing write
+        unclaimed = (
+            {"attempts": rec.attempts + 1, "inputs": inputs, "started_at": iso(now)} if held[0] is None else {}
+        )
         if crashed_before is not None and not outcome.changed and crashed_before != outcome.after:
             # the effect is ours, from the attempt that crashed before recording it: keep its "before"
             outcome = outcome.model_copy(
@@ -698,6 +701,7 @@ class Engine:
             duration_ms=round(elapsed, 2),
             retries=retries[0],
             pending_before=None,
+            **unclaimed,
         )
         if action_cls.category == Category.CONTAIN:
             run.milestones["contained"] = done.finished_at or ""

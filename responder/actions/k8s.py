@@ -1095,15 +1095,16 @@ class RemoveBindings(Action[RemoveBindingsInput]):
             for ref in refs
             if (binding := self._read(api, ref)) is not None
         ]
-        if not present:
+        before, notes = self._before(ctx, present, len(refs))
+        if not present:  # all gone: maybe deleted by an earlier attempt (then "before" is its record)
             return Outcome(
                 changed=False,
                 summary="no offending binding present",
-                before={"bindings": []},
+                before={"bindings": before},
                 after={"bindings": []},
-                output={"removed": []},
+                output={"removed": [item["ref"]["name"] for item in before]},
+                notes=notes,
             )
-        before, notes = self._before(ctx, present, len(refs))
         ctx.record_before({"bindings": before})  # all of them, whole, ahead of the first delete
         for item in present:
             try:

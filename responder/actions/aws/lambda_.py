@@ -340,7 +340,8 @@ class RemoveForeignPermissions(Action[FunctionInput]):
     def apply(self, ctx: StepContext, inp: FunctionInput) -> Outcome:
         client = _lambda(ctx, inp)
         foreign = self._foreign(ctx, client, inp)
-        before, notes = (self._before(ctx, foreign), []) if foreign else ([], [])
+        before = self._before(ctx, foreign)
+        notes = []
         if len(before) > len(foreign):
             earlier = [s.get("Sid") for s in before[: len(before) - len(foreign)]]
             notes.append(f"statement(s) {earlier} removed by an earlier attempt that stopped before recording it")
@@ -364,8 +365,9 @@ class RemoveForeignPermissions(Action[FunctionInput]):
 
     @staticmethod
     def _before(ctx: StepContext, foreign: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The foreign statements before the run: an earlier attempt that stopped between its removals left
-        fewer than there were, and its write-ahead record holds the ones it removed (listed first)."""
+        """The foreign statements before the run: an earlier attempt that stopped between or after its
+        removals left fewer than there were, and its write-ahead record holds the ones it removed (listed
+        first). Nothing tells such a function apart from one never shared: the record is always read."""
         earlier = list(_written_ahead(ctx).get("statements") or [])
         now = {s.get("Sid") for s in foreign}
         return [s for s in earlier if s.get("Sid") not in now] + foreign

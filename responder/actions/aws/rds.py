@@ -574,10 +574,8 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
         shared = self._shared(ctx, inp)
         gone = self._removal(ctx, inp, shared)
         left = {i: [v for v in vs if v not in gone.get(i, [])] for i, vs in shared.items()}
-        before: dict[str, Any] = {"shared": shared, "removed": gone}
-        notes: list[str] = []
+        before, notes = self._before(ctx, {"shared": shared, "removed": gone})
         if gone:
-            before, notes = self._before(ctx, before)
             ctx.record_before(before)  # every snapshot's list, ahead of the first unshare
         rds = ctx.aws("rds")
         for ident, values in gone.items():
@@ -594,8 +592,9 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
 
     @staticmethod
     def _before(ctx: StepContext, now: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Every snapshot's sharing before the run: an earlier attempt that stopped between its unshares
-        left some snapshots unshared already, and its write-ahead record holds what they were shared with."""
+        """Every snapshot's sharing before the run: an earlier attempt that stopped between or after its
+        unshares left some snapshots unshared already, and its write-ahead record holds what they were shared
+        with. Nothing tells such a snapshot apart from one never shared: the record is always read."""
         earlier = _written_ahead(ctx)
         done = {i: v for i, v in (earlier.get("removed") or {}).items() if i not in now["removed"]}
         if not done:

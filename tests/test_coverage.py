@@ -91,7 +91,8 @@ def test_each_family_is_answered_by_its_playbook() -> None:
     assert "rds-compromise" in _answered(rows, "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin")
     assert "ecs-task-compromise" in _answered(rows, "Execution:ECS/MaliciousFile")
     assert "root-account-compromise" in _answered(rows, "Policy:IAMUser/RootCredentialUsage")
-    assert "s3-ransomware" in _answered(rows, "Impact:S3/AnomalousBehavior.Delete")
+    assert _answered(rows, "Impact:S3/AnomalousBehavior.Delete") == {"s3-ransomware"}  # one finding, one run
+    assert "s3-exposure" in _answered(rows, "Exfiltration:S3/AnomalousBehavior")
     assert "s3-malicious-caller" in _answered(rows, "Discovery:S3/TorIPCaller")
     assert "attack-sequence" in _answered(rows, "AttackSequence:IAM/CompromisedCredentials")
     assert "custom-detection" in _answered(rows, "DefenseImpairment:EC2/DisableOrModifyTools")

@@ -7,6 +7,7 @@ extra. Nothing of responder's is replaced: the real CLI entry point runs.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,10 @@ def test_sandbox_commands_without_moto_say_how_to_install_it(args: list[str]) ->
     assert "pip install 'responder[sandbox]'" in done.stderr
     assert "emulator" in done.stderr
     assert "Traceback" not in done.stderr
-    assert done.stdout == ""  # refused before anything was read, printed or run
+    if "--json" in args:  # the refusal itself, as JSON, and nothing else
+        assert json.loads(done.stdout) == {**json.loads(done.stdout), "ok": False, "exit_code": 2}
+    else:
+        assert done.stdout == ""  # refused before anything was read, printed or run
 
 
 def test_commands_that_need_no_emulator_work_without_moto(tmp_path: Path) -> None:

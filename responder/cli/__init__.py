@@ -47,6 +47,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except ResponderError as exc:
+        _json_error(exc, exc.exit_code, exc.hint)
         # escaped: messages quote finding fields and install hints ('responder[sandbox]'), not markup
         err_console().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         if exc.hint:
@@ -63,18 +64,25 @@ def main() -> None:
         show = getattr(exc, "show", None)
         code = getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(
-                2
-                if type(exc).__name__
-                in (
-                    "UsageError",
-                    "NoSuchOption",
-                    "BadParameter",
-                    "MissingParameter",
-                    "BadOptionUsage",
-                    "BadArgumentUsage",
-                )
-                else code
+            usage = type(exc).__name__ in (
+                "UsageError",
+                "NoSuchOption",
+                "BadParameter",
+                "MissingParameter",
+                "BadOptionUsage",
+                "BadArgumentUsage",
             )
+            _json_error(exc, 2 if usage else code, None)
+            show()
+            sys.exit(2 if usage else code)
         raise
+
+
+def _json_error(exc: BaseException, code: int, hint: str | None) -> None:
+    """Under ``--json`` the answer on stdout stays JSON when a command fails, so a pipeline can read why."""
+    if "--json" not in sys.argv[1:]:
+        return
+    import json
+
+    message = getattr(exc, "message", None) or str(exc)
+    print(json.dumps({"ok": False, "error": message, "hint": hint, "kind": type(exc).__name__, "exit_code": code}))

@@ -176,3 +176,19 @@ def test_demo_runs_in_the_sandbox(responder_home: Path) -> None:
     assert before["access_keys"] == {"AKIA2E0A8F3B244C9986": "Active"}
     assert after["access_keys"] == {"AKIA2E0A8F3B244C9986": "Inactive"}
     assert "responder-revoke-sessions" in after["inline_policies"]
+
+
+def test_json_failure_answers_in_json(tmp_path) -> None:
+    """A pipeline reading --json gets JSON when the command fails too: why, what next, the exit code."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "event.json"
+    bad.write_text('{"detail": ')
+    done = subprocess.run(
+        [sys.executable, "-m", "responder", "run", str(bad), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    answer = json.loads(done.stdout)
+    assert answer["ok"] is False and answer["exit_code"] == 2 and answer["kind"] == "FindingInvalid"
+    assert str(bad) in answer["error"] and "Traceback" not in done.stderr

@@ -13,6 +13,8 @@ instead, as tests/engine/test_crash_release.py does.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import pytest
 
 from responder.actions.aws import _ec2_lookup as look
 from responder.actions.registry import default_registry
+from responder.app import build_responder
 from responder.aws.sessions import AwsAccess
 from responder.config import load_settings
 from responder.engine.release import release
@@ -38,6 +41,7 @@ from responder.sandbox.resources import SANDBOX_AMI, SANDBOX_ASG, describe_insta
 from responder.state.records import RunRecord, StepRecord, StepState
 from tests.conftest import FIXTURES
 from tests.helpers import engine
+from tests.throttle_proxy import ThrottleProxy
 
 CANARY = FIXTURES / "guardduty" / "ec2-bitcointool-bare.json"
 INSTANCE = "i-0c3a5e7f9b1d24680"  # the finding's instance id, given to the emulated instance
@@ -489,3 +493,40 @@ def test_login_profile_removal_killed_after_it_still_says_what_was_removed(findi
     assert crash.done.before["login_profile"]["UserName"] == created["UserName"]
     skipped = released(crash)
     assert skipped.state == StepState.SKIPPED and "cannot be undone" in (skipped.summary or "")
+
+
+# ------------------------------------------------------------------------------ a real SIGKILL
+def test_sigkill_between_the_two_isolation_moves(instance: Finding, tmp_path: Path) -> None:
+    """``responder run`` SIGKILLed once the first ENI's first move is answered (the second ENI untouched):
+    resume still knows both ENIs' own groups, and release puts each back."""
+    instance_id = _two_eni_instance()
+    original = _enis(instance_id)
+    _playbook(tmp_path, "aws.ec2.isolate_instance", {"instance_id": instance_id})
+    box: dict[str, int] = {}
+    proxy = ThrottleProxy(
+        os.environ["AWS_ENDPOINT_URL"],
+        "ModifyNetworkInterfaceAttribute",
+        times=1,
+        after_forward=lambda: os.kill(box["pid"], signal.SIGKILL),
+    )
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "responder", "run", str(CANARY), "-p", str(tmp_path / "playbooks"), "--json", "-q"],
+            env={**os.environ, "AWS_ENDPOINT_URL": proxy.url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        box["pid"] = proc.pid
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proxy.close()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    moved = _enis(instance_id)
+    assert moved != original and sum(moved[e] != original[e] for e in original) == 1, "killed between ENIs"
+
+    service = build_responder(load_settings(), engine=engine(), playbook_paths=[tmp_path / "playbooks"])
+    run_id = service.engine.store.list_runs()[0].run_id
+    step = next(s for s in service.resume(run_id).steps if s["id"] == STEP)
+    assert step["changed"] is True and step["before"] == {"network_interfaces": original}, step
+    release(service.engine, run_id)
+    assert _enis(instance_id) == original

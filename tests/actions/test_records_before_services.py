@@ -396,3 +396,34 @@ def test_rds_isolation_crashed_is_released_to_the_databases_own_groups(
     assert _db_state(ident)["groups"] == [step["output"]["isolation_group_id"]]
     assert set(released(eng, waiting.run_id).values()) == {"succeeded"}
     assert _db_state(ident) == original
+
+
+def _secret_version(arn: str) -> str:
+    stages = boto3.client("secretsmanager", region_name="us-east-1").describe_secret(SecretId=arn)["VersionIdsToStages"]
+    return next(v for v, names in stages.items() if "AWSCURRENT" in names)
+
+
+def test_master_secret_rotated_before_a_crash_is_not_rotated_again(
+    database: tuple[Finding, str], tmp_path: Path
+) -> None:
+    """Rotation is not reversible: what crash consistency owes it is no second rotation on resume."""
+    finding, ident = database
+    arn = _db(ident)["MasterUserSecret"]["SecretArn"]
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 7})  # rotation configured
+    configured = _secret_version(arn)
+    loaded = cut_after("rds-compromise", "rotate_master_secret", tmp_path)
+    crash = Crash(tmp_path)
+    first = crashed_engine(crash, crash_after(crash, "after-call.secretsmanager.RotateSecret"))
+    run_id = first.run(loaded, finding).run_id
+    rotated = _secret_version(arn)
+    assert rotated != configured  # the rotation happened; its record did not
+
+    eng, step = resume_after_crash(crash, run_id, "rotate_master_secret", loaded)
+    assert step["changed"] is True and step["before"] == {"version": configured}, step
+    assert step["output"]["rotated"] is True
+    assert _secret_version(arn) == rotated  # not rotated a second time
+    outcome = released(eng, run_id)
+    assert outcome.pop("release:rotate_master_secret") == "skipped"  # a compromised value never comes back
+    assert set(outcome.values()) == {"succeeded"}
+    assert _secret_version(arn) == rotated

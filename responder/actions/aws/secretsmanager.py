@@ -7,7 +7,9 @@ rotation configured is not touched: setting a new value by hand without changing
 lock the application out. The step says so, and the runbook has the manual procedure.
 
 Not reversible by design: release must never bring a compromised credential back. Only version ids and
-stages are recorded, never a value.
+stages are recorded, never a value. The version before is written ahead of the rotation
+(``records_before``): a run resumed after a crash between the rotation and its record sees the version
+moved on since that record and does not rotate a second time.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ def _describe(ctx: StepContext, inp: SecretInput) -> dict[str, Any]:
         raise
 
 
+def _written_ahead(ctx: StepContext) -> dict[str, Any]:
+    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none)."""
+    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
+    return dict(rec.pending_before or {}) if rec is not None else {}
+
+
 def _current(desc: dict[str, Any]) -> str | None:
     return next((v for v, stages in (desc.get("VersionIdsToStages") or {}).items() if "AWSCURRENT" in stages), None)
 
@@ -55,6 +63,7 @@ class RotateSecret(Action[SecretInput]):
     Output = RotateOutput
     category = Category.CONTAIN
     mutates = True
+    records_before = True  # the version before is written ahead: a resumed run never rotates twice
     permissions = frozenset({"secretsmanager:DescribeSecret", "secretsmanager:RotateSecret"})
 
     def plan(self, ctx: StepContext, inp: SecretInput) -> Change:
@@ -86,6 +95,17 @@ class RotateSecret(Action[SecretInput]):
                 output=out.model_dump(),
                 notes=["rotate it by hand with the service that uses it (runbook)"],
             )
+        earlier = _written_ahead(ctx)
+        if "version" in earlier and earlier["version"] != version:
+            out.rotated, out.version_before = True, earlier["version"]
+            return Outcome(
+                changed=False,  # the engine records the earlier attempt's effect as this step's
+                summary=f"secret {desc.get('Name')} was rotated by an earlier attempt of this step "
+                f"(version {earlier['version']} → {version}): not rotated again",
+                before={"version": earlier["version"]},
+                after={"version": version},
+                output=out.model_dump(),
+            )
         pending = [v for v, stages in (desc.get("VersionIdsToStages") or {}).items() if "AWSPENDING" in stages]
         if pending and desc.get("LastRotatedDate") and ctx.now.timestamp() - desc["LastRotatedDate"].timestamp() < 3600:
             out.rotated = True
@@ -96,6 +116,7 @@ class RotateSecret(Action[SecretInput]):
                 after={"version": version},
                 output=out.model_dump(),
             )
+        ctx.record_before({"version": version})
         ctx.aws("secretsmanager").rotate_secret(SecretId=inp.secret_id)
         out.rotated = True
         return Outcome(

@@ -232,3 +232,19 @@ def test_lambda_on_event_answers_the_same_way(seeded: Finding, fresh_lambda: Non
     again = lambda_handler.on_event(copy.deepcopy(event))  # EventBridge delivers at least once
     assert [r["run_id"] for r in again["results"]] == [r["run_id"] for r in first["results"]]
     assert not any(r["created"] for r in again["results"])
+
+
+def test_a_grown_sequence_starts_runs_for_its_new_resources_only(seeded: Finding) -> None:
+    """GuardDuty updates a sequence as it sees more: the new version's new bucket gets its own child run."""
+    service = _service()
+    first = service.respond_one(seeded)
+    grown = _event()
+    grown["detail"]["updatedAt"] = "2026-11-27T11:05:00.000Z"
+    sequence = grown["detail"]["service"]["detection"]["sequence"]
+    sequence["resources"].append({"uid": "arn:aws:s3:::example-billing-archive", "resourceType": "S3_BUCKET"})
+    boto3.client("s3").create_bucket(Bucket="example-billing-archive")
+    again = service.respond_one(_finding(grown))
+    assert [r.run_id for r in again[: len(first)]] == [r.run_id for r in first]
+    new = [r for r in again if r.created]
+    assert len(new) == 1 and new[0].playbook == "s3-exposure" and new[0].parent_run_id == first[0].run_id
+    assert len(service.engine.store.list_runs()) == 4

@@ -27,7 +27,7 @@ from typing import Any
 from ..clock import iso
 from ..engine.results import Plan, RunResult
 from ..engine.runner import Engine, run_id_for
-from ..errors import BadInput
+from ..errors import BadInput, Interrupted, StoreDamaged
 from ..evidence.base import check_not_forgotten
 from ..findings import guardduty
 from ..findings.model import Finding
@@ -226,6 +226,8 @@ class Responder:
             try:
                 child_finding = guardduty.parse(child, f"child of {result.run_id}")
                 runs = self._respond(child_finding, received_at=received_at)
+            except (Interrupted, StoreDamaged):
+                raise  # stopped, or a store that cannot be trusted: as for any run (resume; redelivery)
             except Exception as exc:  # one child never stops the incident: named in the parent's summary
                 log.warning("child %s of %s could not start: %s", routing["finding_id"], result.run_id, exc)
                 error = f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -248,3 +248,28 @@ def test_a_grown_sequence_starts_runs_for_its_new_resources_only(seeded: Finding
     new = [r for r in again if r.created]
     assert len(new) == 1 and new[0].playbook == "s3-exposure" and new[0].parent_run_id == first[0].run_id
     assert len(service.engine.store.list_runs()) == 4
+
+
+def test_a_child_no_playbook_answers_is_kept_for_triage_and_linked(
+    moto_endpoint: str, responder_home: Path, with_scope_logs: object
+) -> None:
+    """A deployment names no pod: its child matches no playbook, is kept for triage, still part of the incident."""
+    event = _event()
+    sequence = event["detail"]["service"]["detection"]["sequence"]
+    sequence["resources"] = [
+        {
+            "uid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "name": "checkout",
+            "resourceType": "KUBERNETES_WORKLOAD",
+            "data": {"kubernetesWorkload": {"type": "DEPLOYMENTS", "namespace": "shop"}},
+        }
+    ]
+    finding = _finding(event)
+    seed(_box(), finding)  # the actor's key
+    service = _service()
+    results = service.respond_one(finding)
+    assert [r.playbook for r in results] == ["attack-sequence", "triage"]
+    triage = results[1]
+    assert triage.status == "triage" and triage.parent_run_id == results[0].run_id
+    assert service.engine.store.get_run(triage.run_id).parent_run_id == results[0].run_id
+    assert "triage" in (results[0].message or "")

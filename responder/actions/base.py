@@ -120,6 +120,10 @@ class StepContext:
     #: write-ahead of the state an effect is about to change: call it right before the first write, so a
     #: crash between the effect and its record still leaves release the true "before" (see the engine)
     record_before: Callable[[dict[str, Any]], None] = lambda before: None
+    #: the "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none):
+    #: an action with several writes that stopped between them is applied again to a half-changed target,
+    #: and what it reads then is not the state before the run — that attempt's write-ahead record is
+    written_ahead: dict[str, Any] = field(default_factory=dict)
 
     def aws(self, service: str, *, region: str | None = None, account: str | None = None) -> Any:
         """A boto3 client in the finding's account and region (or those given)."""

@@ -132,17 +132,6 @@ def _is_api_error(exc: BaseException, *codes: int) -> bool:
     return isinstance(exc, ApiError) and (not codes or exc.status in codes)
 
 
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
-
-    An action with several writes that stopped between them is applied again to a half-changed target:
-    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
-    read, made only where a half-changed target is possible.
-    """
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec is not None else {}
-
-
 def _read_pod(ctx: StepContext, inp: PodRef) -> tuple[Any, dict[str, Any]]:
     api = _api(ctx, inp)
     return api, api.read_pod(inp.namespace, inp.pod_name)
@@ -1128,7 +1117,7 @@ class RemoveBindings(Action[RemoveBindingsInput]):
         deleted some and stopped before recording it; its write-ahead record still holds them whole."""
         if len(present) == named:
             return present, []
-        earlier = list(_written_ahead(ctx).get("bindings") or [])
+        earlier = list(ctx.written_ahead.get("bindings") or [])
         if not earlier:
             return present, []
         now = [item["ref"] for item in present]

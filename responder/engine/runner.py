@@ -647,6 +647,7 @@ class Engine:
                 held[0] = self.store.set_step(run_id, step.id, current=held[0], pending_before=before)
 
         ctx.record_before = record_before
+        ctx.written_ahead = dict(crashed_before or {})
         started = time.perf_counter()
         retries = [0]
         try:

@@ -25,18 +25,6 @@ from ..base import Action, ActionInput, ActionOutput, Category, Change, Outcome,
 from . import _ec2_groups as groups
 from .common import jsonable
 
-
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
-
-    An action with several writes that stopped between them is applied again to a half-changed target:
-    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
-    read, made only where a half-changed target is possible.
-    """
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec is not None else {}
-
-
 _CLUSTER = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$"
 _TASK = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/([A-Za-z0-9_-]{1,255}/)?)?[A-Za-z0-9-]{32,36}$"
 
@@ -302,7 +290,7 @@ class IsolateTask(Action[IsolateTaskInput]):
         earlier attempt that stopped between or after the moves: its groups are in that attempt's record."""
         if not any(gids and set(gids) <= ours for gids in enis.values()):
             return enis
-        earlier = _written_ahead(ctx).get("network_interfaces") or {}
+        earlier = ctx.written_ahead.get("network_interfaces") or {}
         return {eni: list(earlier.get(eni, gids)) for eni, gids in enis.items()}
 
     def undo(

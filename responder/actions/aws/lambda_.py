@@ -38,17 +38,6 @@ class FunctionInput(ActionInput):
     function_name: str = Field(pattern=_FUNCTION)
 
 
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
-
-    An action with several writes that stopped between them is applied again to a half-changed target:
-    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
-    read, made only where a half-changed target is possible.
-    """
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec is not None else {}
-
-
 def _lambda(ctx: StepContext, inp: FunctionInput) -> Any:
     if inp.function_name.startswith("arn:"):
         return ctx.aws("lambda", region=inp.function_name.split(":")[3])
@@ -368,7 +357,7 @@ class RemoveForeignPermissions(Action[FunctionInput]):
         """The foreign statements before the run: an earlier attempt that stopped between or after its
         removals left fewer than there were, and its write-ahead record holds the ones it removed (listed
         first). Nothing tells such a function apart from one never shared: the record is always read."""
-        earlier = list(_written_ahead(ctx).get("statements") or [])
+        earlier = list(ctx.written_ahead.get("statements") or [])
         now = {s.get("Sid") for s in foreign}
         return [s for s in earlier if s.get("Sid") not in now] + foreign
 

@@ -53,17 +53,6 @@ def db_instance(rds: Any, identifier: str) -> dict[str, Any]:
     return dict(found[0])
 
 
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
-
-    An action with several writes that stopped between them is applied again to a half-changed target:
-    what it reads then is not the state before the run; that attempt's write-ahead record is. One store
-    read, made only where a half-changed target is possible.
-    """
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec is not None else {}
-
-
 def _group_ids(db: dict[str, Any]) -> list[str]:
     return sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []) if g.get("Status") != "removing")
 
@@ -414,7 +403,7 @@ class IsolateDbInstance(Action[DbInstanceInput]):
         untrack = groups.ensure_untracking_group(ec2, vpc, ctx.run_id)
         before = gids
         if gids and set(gids) <= {iso, untrack}:  # moved by an earlier attempt that stopped between the moves
-            before = list(_written_ahead(ctx).get("security_group_ids") or gids)
+            before = list(ctx.written_ahead.get("security_group_ids") or gids)
         ctx.record_before({"security_group_ids": before})
         self._set(ctx, inp, [untrack])  # 1: tracked → untracked
         self._set(ctx, inp, [iso])  # 2: untracked → cut
@@ -595,7 +584,7 @@ class UnshareInstanceSnapshots(Action[UnshareInstanceSnapshotsInput]):
         """Every snapshot's sharing before the run: an earlier attempt that stopped between or after its
         unshares left some snapshots unshared already, and its write-ahead record holds what they were shared
         with. Nothing tells such a snapshot apart from one never shared: the record is always read."""
-        earlier = _written_ahead(ctx)
+        earlier = ctx.written_ahead
         done = {i: v for i, v in (earlier.get("removed") or {}).items() if i not in now["removed"]}
         if not done:
             return now, []

@@ -45,12 +45,6 @@ def _describe(ctx: StepContext, inp: SecretInput) -> dict[str, Any]:
         raise
 
 
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none)."""
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec is not None else {}
-
-
 def _current(desc: dict[str, Any]) -> str | None:
     return next((v for v, stages in (desc.get("VersionIdsToStages") or {}).items() if "AWSCURRENT" in stages), None)
 
@@ -95,7 +89,7 @@ class RotateSecret(Action[SecretInput]):
                 output=out.model_dump(),
                 notes=["rotate it by hand with the service that uses it (runbook)"],
             )
-        earlier = _written_ahead(ctx)
+        earlier = ctx.written_ahead
         if "version" in earlier and earlier["version"] != version:
             out.rotated, out.version_before = True, earlier["version"]
             return Outcome(

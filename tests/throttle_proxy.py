@@ -8,7 +8,7 @@ and its record, in a real process.
 
 ``InterceptProxy`` is the general form the crash matrix uses: it names every request it sees
 (:func:`operation_of`: ``iam:UpdateAccessKey``, ``s3:PutBucketPublicAccessBlock``, ``k8s:PATCH pods``),
-can record them (with a caller-supplied tag, e.g. which step was running), and hands each to a
+hands each name to a caller's ``record`` (which may note, say, which step was running), and hands each to a
 :class:`Trap` that decides whether to strike — before forwarding the nth call of an operation (the
 process dies after its write-ahead record, before the effect), after forwarding it (the effect happened,
 its record did not), or at the first later request once a condition holds (after the step's record).
@@ -144,18 +144,17 @@ class Trap:
 
 
 class InterceptProxy:
-    """Forward every request to ``target``; name it, optionally record it, and let ``trap`` strike."""
+    """Forward every request to ``target``; name it, hand the name to ``record`` (if given), let ``trap`` strike."""
 
     def __init__(
         self,
         target: str,
         *,
         trap: Trap | None = None,
-        record: Callable[[], Any] | None = None,
+        record: Callable[[str], None] | None = None,
         decide: Callable[[str, bytes], str] | None = None,
     ) -> None:
         self.trap = trap
-        self.calls: list[tuple[str, Any]] = []
         self._record = record
         self._decide = decide
         self.lock = threading.Lock()
@@ -199,9 +198,7 @@ class InterceptProxy:
 
     def verdict(self, label: str, body: bytes) -> str:
         if self._record is not None:
-            tag = self._record()
-            with self.lock:
-                self.calls.append((label, tag))
+            self._record(label)
         if self._decide is not None:
             return self._decide(label, body)
         return self.trap.decide(label) if self.trap else FORWARD

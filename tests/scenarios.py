@@ -1,0 +1,385 @@
+"""Each shipped playbook meeting its own finding in a seeded account, for tests that run whole playbooks in
+real processes (the crash matrix, the delivery storm).
+
+A :class:`Scenario` names a playbook, the fixture finding that makes it act (moved into moto's default
+account, responder's own here) and the containment steps it must apply to it. :func:`seeded` creates what
+the finding names — through the sandbox's own seeding (``responder.sandbox.seed``), the Kubernetes double
+for pod findings — and :func:`world` reads back everything containment can change (IAM principals, EC2
+instances and interfaces, load-balancer and Auto Scaling membership, buckets, functions, databases, the
+cluster's pods, policies and nodes), so a test can say "the account ends as it began".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from responder.findings import parse_event
+from responder.findings.model import Finding
+from responder.k8s.access import SANDBOX_ENV
+from responder.sandbox import Sandbox, seed
+from tests.conftest import FIXTURES
+from tests.helpers import ACCOUNT, sample_event, seed_user
+from tests.k8s_double import CLUSTER, KubeDouble, fixture_event, running_double, seed_pod
+
+IRSA_ROLE, IRSA_PATH = "web-irsa", "/payments/"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A playbook, the finding it answers (a fixture path under tests/fixtures, or None for the shipped
+    sample of a leaked key) and the containment steps it applies to that finding, in order."""
+
+    name: str
+    playbook: str
+    event: str | None
+    steps: tuple[str, ...]
+    kube: bool = False
+    original: bool = True  # one of the five playbooks issue 18 was attacked with
+    approvals: tuple[str, ...] = ()  # steps a person approves (the tests approve them when asked)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def load_event(self) -> dict[str, Any]:
+        if self.event is None:
+            return sample_event()
+        if self.kube:
+            return fixture_event(Path(self.event).name)
+        return json.loads((FIXTURES / self.event).read_text())
+
+    def finding(self) -> Finding:
+        return parse_event(self.load_event(), self.name)[0]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "iam-credential-compromise",
+        "iam-credential-compromise",
+        None,
+        ("deactivate_key", "revoke_sessions", "quarantine_user", "tag_user"),
+    ),
+    Scenario(
+        "iam-role-session-compromise/session",
+        "iam-role-session-compromise",
+        "findings/guardduty/iam-anomalous-role-session.json",
+        ("deny_stolen_session", "tag_role"),
+    ),
+    Scenario(
+        "iam-role-session-compromise/all",
+        "iam-role-session-compromise",
+        "findings/guardduty/iam-instance-credential-exfiltration.json",
+        ("revoke_all_sessions", "lock_trust_policy", "tag_role"),
+        approvals=("lock_trust_policy",),
+    ),
+    Scenario(
+        "ec2-instance-compromise",
+        "ec2-instance-compromise",
+        "findings/guardduty/ec2-backdoor-cc.json",
+        (
+            "protect_instance",
+            "deregister_from_load_balancers",
+            "detach_from_autoscaling",
+            "isolate_network",
+            "revoke_role_sessions",
+            "detach_instance_profile",
+            "tag_quarantined",
+        ),
+    ),
+    Scenario(
+        "k8s-pod-compromise",
+        "k8s-pod-compromise",
+        "k8s/guardduty-eks-runtime-cryptominer.json",
+        ("label_pod", "isolate_pod", "revoke_irsa_sessions", "cordon_node"),
+        kube=True,
+    ),
+    Scenario(
+        "s3-exposure",
+        "s3-exposure",
+        "findings/guardduty/s3-exfiltration-maliciousipcaller.json",
+        ("block_public_access",),
+    ),
+    # the playbooks issue 17 added
+    Scenario(
+        "lambda-function-compromise",
+        "lambda-function-compromise",
+        "findings/guardduty/lambda-cc-activity.json",
+        ("restrict_function_url", "remove_foreign_permissions", "throttle_function", "revoke_role_sessions"),
+        original=False,
+    ),
+    Scenario(
+        "rds-compromise",
+        "rds-compromise",
+        "findings/guardduty/rds-anomalous-login.json",
+        ("remove_public_access", "unshare_snapshots", "isolate_db"),
+        original=False,
+        approvals=("isolate_db",),
+    ),
+    Scenario(
+        "ecs-task-compromise",
+        "ecs-task-compromise",
+        "findings/guardduty/ecs-task-compromise-cryptominer.json",
+        ("isolate_task", "revoke_task_role_sessions"),
+        original=False,
+    ),
+    Scenario(
+        "s3-ransomware",
+        "s3-ransomware",
+        "findings/guardduty/s3-ransomware-anomalous-delete.json",
+        ("keep_versioning_on", "deny_deletion", "deactivate_actor_key"),
+        original=False,
+    ),
+    Scenario(
+        "s3-malicious-caller",
+        "s3-malicious-caller",
+        "findings/guardduty/s3-malicious-caller-tor.json",
+        ("revoke_role_sessions",),
+        original=False,
+    ),
+    Scenario(
+        "attack-sequence",
+        "attack-sequence",
+        "findings/guardduty/attack-sequence-iam-compromised-credentials.json",
+        ("deactivate_actor_key", "revoke_user_sessions"),
+        original=False,
+    ),
+)
+ORIGINAL = tuple(s for s in SCENARIOS if s.original)
+
+
+def by_name(name: str) -> Scenario:
+    return next(s for s in SCENARIOS if s.name == name)
+
+
+# ------------------------------------------------------------------------------------------- seeding
+@dataclass
+class World:
+    """A seeded account (and cluster): the event file to deliver, the finding, the Kubernetes double."""
+
+    scenario: Scenario
+    event_path: Path
+    finding: Finding
+    kube: KubeDouble | None = None
+
+    def child_env(self, aws_url: str, kube_url: str | None = None) -> dict[str, str]:
+        """The environment of a responder process reaching AWS (and the cluster) at these URLs."""
+        env = {**os.environ, "AWS_ENDPOINT_URL": aws_url}
+        if self.kube is not None:
+            env[SANDBOX_ENV] = json.dumps({CLUSTER: {"host": kube_url or self.kube.url}})
+        return env
+
+
+@contextmanager
+def seeded(scenario: Scenario, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """Seed what the scenario's finding names (moto must be fresh); write the event to ``folder``."""
+    event = scenario.load_event()
+    finding = parse_event(event, scenario.name)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "event.json"
+    path.write_text(json.dumps(event))
+    if scenario.event is None:
+        seed_user()
+    elif not scenario.kube:
+        seed(Sandbox(endpoint=os.environ["AWS_ENDPOINT_URL"], account_id=ACCOUNT, region="us-east-1"), finding)
+    if not scenario.kube:
+        yield World(scenario, path, finding)
+        return
+    _seed_irsa_role()
+    with running_double() as double:
+        seed_pod(double)
+        monkeypatch.setenv(SANDBOX_ENV, json.dumps({CLUSTER: {"host": double.url}}))
+        yield World(scenario, path, finding, double)
+
+
+def _seed_irsa_role() -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {
+                    "Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
+                },
+            }
+        ],
+    }
+    boto3.client("iam").create_role(RoleName=IRSA_ROLE, Path=IRSA_PATH, AssumeRolePolicyDocument=json.dumps(trust))
+
+
+# ------------------------------------------------------------------------------------------- state
+def world(kube: KubeDouble | None = None) -> dict[str, Any]:
+    """Everything containment can change, read straight from moto (and the double): compare before/after."""
+    state = {"iam": _iam(), "ec2": _ec2(), "s3": _s3(), "lambda": _lambda(), "rds": _rds()}
+    if kube is not None:
+        state["k8s"] = _k8s(kube)
+    return state
+
+
+def _iam() -> dict[str, Any]:
+    iam = boto3.client("iam")
+    users = {}
+    for user in iam.list_users()["Users"]:
+        name = user["UserName"]
+        users[name] = {
+            "keys": {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]},
+            "inline": {
+                p: iam.get_user_policy(UserName=name, PolicyName=p)["PolicyDocument"]
+                for p in iam.list_user_policies(UserName=name)["PolicyNames"]
+            },
+            "attached": sorted(
+                p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+            ),
+            "groups": sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]),
+            "tags": {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]},
+            "console": _has_login_profile(iam, name),
+        }
+    roles = {}
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        roles[name] = {
+            "trust": iam.get_role(RoleName=name)["Role"].get("AssumeRolePolicyDocument"),
+            "inline": {
+                p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+                for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+            },
+            "attached": sorted(
+                p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            ),
+            "tags": {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]},
+        }
+    return {"users": users, "roles": roles}
+
+
+def _has_login_profile(iam: Any, user: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=user)
+        return True
+    except iam.exceptions.NoSuchEntityException:
+        return False
+
+
+def _ec2() -> dict[str, Any]:
+    ec2 = boto3.client("ec2")
+    instances = {}
+    for reservation in ec2.describe_instances()["Reservations"]:
+        for inst in reservation["Instances"]:
+            iid = inst["InstanceId"]
+            attr = ec2.describe_instance_attribute
+            instances[iid] = {
+                "state": inst["State"]["Name"],
+                "groups": sorted(g["GroupId"] for g in inst.get("SecurityGroups", [])),
+                "termination_protection": attr(InstanceId=iid, Attribute="disableApiTermination")[
+                    "DisableApiTermination"
+                ]["Value"],
+                "shutdown": attr(InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior")[
+                    "InstanceInitiatedShutdownBehavior"
+                ]["Value"],
+                "tags": {t["Key"]: t["Value"] for t in inst.get("Tags", [])},
+                "profile": sorted(
+                    a["IamInstanceProfile"]["Arn"]
+                    for a in ec2.describe_iam_instance_profile_associations(
+                        Filters=[{"Name": "instance-id", "Values": [iid]}]
+                    )["IamInstanceProfileAssociations"]
+                    if a["State"] in ("associated", "associating")
+                ),
+            }
+    interfaces = {
+        e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e.get("Groups", []))
+        for e in ec2.describe_network_interfaces()["NetworkInterfaces"]
+    }
+    asg = boto3.client("autoscaling")
+    groups = {
+        g["AutoScalingGroupName"]: sorted(i["InstanceId"] for i in g.get("Instances", []))
+        for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    }
+    elb = boto3.client("elbv2")
+    targets = {
+        tg["TargetGroupName"]: sorted(
+            d["Target"]["Id"]
+            for d in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+        )
+        for tg in elb.describe_target_groups()["TargetGroups"]
+    }
+    return {"instances": instances, "interfaces": interfaces, "autoscaling": groups, "target_groups": targets}
+
+
+def _s3() -> dict[str, Any]:
+    s3 = boto3.client("s3")
+    buckets = {}
+    for bucket in s3.list_buckets()["Buckets"]:
+        name = bucket["Name"]
+        entry: dict[str, Any] = {"versioning": s3.get_bucket_versioning(Bucket=name).get("Status")}
+        try:
+            entry["public_access_block"] = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        except s3.exceptions.ClientError:
+            entry["public_access_block"] = None
+        try:
+            entry["policy"] = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+        except s3.exceptions.ClientError:
+            entry["policy"] = None
+        buckets[name] = entry
+    return buckets
+
+
+def _lambda() -> dict[str, Any]:
+    lam = boto3.client("lambda")
+    functions = {}
+    for fn in lam.list_functions()["Functions"]:
+        name = fn["FunctionName"]
+        entry: dict[str, Any] = {
+            "concurrency": lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+        }
+        try:
+            entry["url_auth"] = lam.get_function_url_config(FunctionName=name).get("AuthType")
+        except lam.exceptions.ResourceNotFoundException:
+            entry["url_auth"] = None
+        try:
+            statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+            entry["policy"] = sorted(json.dumps(s, sort_keys=True) for s in statements)
+        except lam.exceptions.ResourceNotFoundException:
+            entry["policy"] = []
+        functions[name] = entry
+    return functions
+
+
+def _rds() -> dict[str, Any]:
+    rds = boto3.client("rds")
+    instances = {
+        db["DBInstanceIdentifier"]: {
+            "public": db.get("PubliclyAccessible"),
+            "groups": sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+        }
+        for db in rds.describe_db_instances()["DBInstances"]
+    }
+    shared = {}
+    for snap in rds.describe_db_snapshots()["DBSnapshots"]:
+        sid = snap["DBSnapshotIdentifier"]
+        attrs = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier=sid)["DBSnapshotAttributesResult"]
+        values = sorted(
+            v for a in attrs["DBSnapshotAttributes"] if a["AttributeName"] == "restore" for v in a["AttributeValues"]
+        )
+        if values:  # evidence snapshots responder takes are never shared; only pre-existing shares are the state
+            shared[sid] = values
+    return {"instances": instances, "shared_snapshots": shared}
+
+
+def _k8s(double: KubeDouble) -> dict[str, Any]:
+    with double.lock:
+        state = double.state
+        return {
+            "pods": {f"{ns}/{n}": dict(p["metadata"].get("labels") or {}) for (ns, n), p in state.pods.items()},
+            "network_policies": sorted(f"{ns}/{n}" for ns, n in state.network_policies),
+            "nodes": {n: bool((node.get("spec") or {}).get("unschedulable")) for n, node in state.nodes.items()},
+        }
+
+
+def step_applied(audit: list[dict[str, Any]], step: str) -> list[dict[str, Any]]:
+    """The audit entries that say the step's effect was applied (``changed=True``)."""
+    return [e for e in audit if e["event"] == "step_applied" and e.get("step") == step and e.get("changed")]

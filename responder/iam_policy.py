@@ -268,7 +268,8 @@ def _sid(resources: tuple[str, ...], taken: set[str]) -> str:
     words: list[str] = []
     service_before = ""
     for arn in resources:
-        parts = arn.split(":")
+        # CloudFormation pseudo parameters (``${AWS::Partition}``, ``${AWS::AccountId}``) hold colons
+        parts = re.sub(r"\$\{AWS::\w+\}", "AWS", arn).split(":")
         if len(parts) < 6:
             words.append("AnyResource")
             continue

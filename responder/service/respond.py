@@ -215,6 +215,8 @@ class Responder:
         each goes through the respond path, is linked to the parent and audited on it. A child that fails,
         or cannot start, fails neither the parent nor the other children.
         """
+        if not self._records_sequences(result.playbook):  # every other run pays no store call for this
+            return [result]
         store = self.engine.store
         uid, children = incident.recorded_children(store, result.run_id, finding)
         if not children:
@@ -269,6 +271,10 @@ class Responder:
         )
         return [parent, *child_results]
 
+    def _records_sequences(self, playbook_id: str) -> bool:
+        loaded = next((p for p in self.playbooks if p.playbook.id == playbook_id), None)
+        return loaded is not None and incident.has_sequence_step(loaded.playbook)
+
     def resume(self, run_id: str, *, allow_changed: bool = False) -> RunResult:
         run = self.engine.store.get_run(run_id)
         if run is None:
@@ -280,7 +286,7 @@ class Responder:
         except BadInput:
             raise BadInput(f"playbook {run.playbook_id} of run {run_id} is not among the loaded playbooks") from None
         result = self.engine.resume(run_id, loaded, allow_changed=allow_changed)
-        if not incident.has_sequence_step(loaded.playbook):
+        if not self._records_sequences(loaded.playbook.id):
             return result
         # a sequence resumed (after an approval or a fix) starts the children it has not started yet
         return self.with_children(result, run.finding_model())[0]

@@ -2,10 +2,12 @@
 
 The execution role (template.yaml) and the member-account role (member-role.yaml) carry the statements
 ``responder.iam_policy.policy_for`` computes — each IAM action on the resource types IAM lets a policy
-name for it, with its conditions, ``Resource: "*"`` only where IAM offers nothing narrower — between
-``# BEGIN responder iam-policy`` and ``# END responder iam-policy``. This script rewrites that block, and
-``tests/deploy/test_templates.py`` fails when a template is out of date (a new action or permission
-without a redeploy would fail with AccessDenied in AWS).
+name for it, with its conditions, ``Resource: "*"`` only where IAM offers nothing narrower — as managed
+policies between ``# BEGIN responder iam-policy`` and ``# END responder iam-policy`` (among the
+resources), listed by the role between ``# BEGIN responder iam-policy-arns`` and its END (in its
+``ManagedPolicyArns``). This script rewrites both blocks, and ``tests/deploy/test_templates.py`` fails
+when a template is out of date (a new action or permission without a redeploy would fail with
+AccessDenied in AWS).
 
     python deploy/sync_policy.py          # rewrite
     python deploy/sync_policy.py --check  # exit 1 if a template differs
@@ -40,9 +42,22 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-_BLOCK = re.compile(
-    r"(?P<indent>[ ]*)# BEGIN responder iam-policy[^\n]*\n(?:.*?\n)?(?P=indent)# END responder iam-policy", re.DOTALL
-)
+_MARK = "(deploy/sync_policy.py; do not edit by hand)"
+
+
+def _block(name: str) -> re.Pattern[str]:
+    """``# BEGIN responder <name> ...`` to ``# END responder <name>``, both at the same indentation."""
+    return re.compile(
+        rf"(?P<indent>[ ]*)# BEGIN responder {name}(?: [^\n]*)?\n(?:.*?\n)?(?P=indent)# END responder {name}\n",
+        re.DOTALL,
+    )
+
+
+POLICIES = _block("iam-policy")
+"""Where the policies go: among the template's resources."""
+ATTACHED = _block("iam-policy-arns")
+"""Where the role lists them: in its ``ManagedPolicyArns``, so that the role (and every function using it)
+is created only once its policies exist, never as a role without its permissions."""
 
 PARTITION = "${AWS::Partition}"
 ACCOUNT = "${AWS::AccountId}"
@@ -242,9 +257,9 @@ def _yaml(value: Any, indent: str) -> list[str]:
     return lines
 
 
-def render(indent: str, role: str, chunks: list[list[dict[str, Any]]]) -> str:
-    """The block: one ``AWS::IAM::ManagedPolicy`` per chunk, attached to ``role``."""
-    lines = [f"{indent}# BEGIN responder iam-policy (deploy/sync_policy.py; do not edit by hand)"]
+def render(indent: str, chunks: list[list[dict[str, Any]]]) -> str:
+    """The policies block: one ``AWS::IAM::ManagedPolicy`` per chunk."""
+    lines = [f"{indent}# BEGIN responder iam-policy {_MARK}"]
     for n, statements in enumerate(chunks, 1):
         description = f"responder iam-policy --undo for the shipped playbooks, part {n} of {len(chunks)}"
         lines += [
@@ -252,12 +267,17 @@ def render(indent: str, role: str, chunks: list[list[dict[str, Any]]]) -> str:
             f"{indent}  Type: AWS::IAM::ManagedPolicy",
             f"{indent}  Properties:",
             f"{indent}    Description: {json.dumps(description)}",
-            f"{indent}    Roles: [!Ref {role}]",
             f"{indent}    PolicyDocument:",
             *_yaml(_document(statements), indent + "      "),
         ]
-    lines.append(f"{indent}# END responder iam-policy")
-    return "\n".join(lines)
+    return "\n".join([*lines, f"{indent}# END responder iam-policy", ""])
+
+
+def render_arns(indent: str, chunks: list[list[dict[str, Any]]]) -> str:
+    """The role's block: a ``!Ref`` (the policy's ARN) per managed policy."""
+    refs = [f"{indent}- !Ref ResponderPolicy{n}" for n in range(1, len(chunks) + 1)]
+    lines = [f"{indent}# BEGIN responder iam-policy-arns {_MARK}", *refs, f"{indent}# END responder iam-policy-arns"]
+    return "\n".join([*lines, ""])
 
 
 # ------------------------------------------------------------------------------------- sync
@@ -267,10 +287,12 @@ def planned(target: Target, text: str) -> tuple[list[list[dict[str, Any]]], list
     return chunked(statements), dropped
 
 
-def synced(text: str, role: str, chunks: list[list[dict[str, Any]]]) -> str:
-    if not _BLOCK.search(text):
-        raise SystemExit("no '# BEGIN responder iam-policy' block found")
-    return _BLOCK.sub(lambda m: render(m.group("indent"), role, chunks), text)
+def synced(text: str, chunks: list[list[dict[str, Any]]]) -> str:
+    for block, name in ((POLICIES, "iam-policy"), (ATTACHED, "iam-policy-arns")):
+        if len(block.findall(text)) != 1:
+            raise SystemExit(f"need exactly one '# BEGIN responder {name}' ... '# END responder {name}' block")
+    text = POLICIES.sub(lambda m: render(m.group("indent"), chunks), text)
+    return ATTACHED.sub(lambda m: render_arns(m.group("indent"), chunks), text)
 
 
 def sizes(target: Target) -> dict[str, Any]:
@@ -295,7 +317,7 @@ def main(argv: list[str]) -> int:
     for target in TARGETS:
         text = target.path.read_text()
         chunks, dropped = planned(target, text)
-        new = synced(text, target.role, chunks)
+        new = synced(text, chunks)
         if dropped and "--check" not in argv:
             print(f"{target.path.name}: left out (names the template does not define): " + "; ".join(dropped))
         if new != text:

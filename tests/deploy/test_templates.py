@@ -218,6 +218,50 @@ def test_statements_naming_what_a_template_lacks_are_left_out() -> None:
     assert dropped == ["A: arn:${AWS::Partition}:s3:::${Missing}/*", "B: arn:${AWS::Partition}:s3:::${Missing}"]
 
 
+def _as_deployed(name: str, role: str, values: dict[str, str]) -> dict[str, Any]:
+    """The generated statements as IAM receives them from CloudFormation, ``${...}`` substituted."""
+    text = json.dumps(_rendered(name, role))
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    assert "${" not in text, text
+    return {"Version": "2012-10-17", "Statement": json.loads(text)}
+
+
+def test_the_deployed_roles_are_enough_for_a_drill(moto_endpoint: str, tmp_path: Path) -> None:
+    """A leaked-key run on moto (tests/test_iam_policy.py's drill) under the templates' own statements, with
+    the account and the bucket CloudFormation would substitute: every call is granted on the resource it
+    names (an ARN pinned to another account would not be), and the run ends as it does as an admin. The
+    member role runs with the execution role's evidence statements beside it, as a deployed Lambda does
+    (the locker writes with the execution role, the playbook acts with the member role)."""
+    from tests import test_iam_policy as kit
+    from tests.helpers import finding_of, sample_event, seed_user
+
+    drill = kit.Drill("iam-credential-compromise", lambda: finding_of(sample_event()), lambda: seed_user())
+    bucket = kit.EVIDENCE_URL.removeprefix("s3://").split("/")[0]
+    assert _sync_policy().EVIDENCE_URL.replace("${EvidenceBucket}", bucket) == kit.EVIDENCE_URL
+    values = {
+        "AWS::Partition": "aws",
+        "AWS::AccountId": kit.ACCOUNT,
+        "EvidenceBucket": bucket,
+        "MemberRoleName": "ResponderRole",
+    }
+    execution = _as_deployed("template.yaml", "ExecutionRole", values)
+    member = _as_deployed("member-role.yaml", "ResponderRole", values)
+    locker = [s for s in execution["Statement"] if s["Sid"].startswith("ResponderEvidence")]
+    admin = kit._run(moto_endpoint, drill, None, tmp_path / "admin")
+    assert admin.calls and admin.targets
+    for label, document in (
+        ("execution", execution),
+        ("member", {**member, "Statement": member["Statement"] + locker}),
+    ):
+        assert admin.calls <= kit._granted(document), (label, sorted(admin.calls - kit._granted(document)))
+        assert not kit._uncovered(document, admin.targets), label
+        held = kit._run(moto_endpoint, drill, document, tmp_path / label)
+        assert held.states == admin.states, (label, held.errors)
+    elsewhere = _as_deployed("template.yaml", "ExecutionRole", {**values, "AWS::AccountId": "111122223333"})
+    assert kit._uncovered(elsewhere, admin.targets), "ARNs pinned to another account must not cover these calls"
+
+
 def test_member_role_requires_external_id_and_names_one_principal() -> None:
     role = _template("member-role.yaml")["Resources"]["ResponderRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]

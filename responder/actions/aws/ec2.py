@@ -41,17 +41,6 @@ def _ec2(ctx: StepContext) -> Any:
     return ctx.aws("ec2")
 
 
-def _written_ahead(ctx: StepContext) -> dict[str, Any]:
-    """The "before" an earlier attempt of this step wrote ahead and never recorded the end of ({} if none).
-
-    An action with several writes that stopped between them (a crash) is applied again to a half-changed
-    target: what it reads then is not the state before the run, that attempt's write-ahead record is. Read
-    only where a half-changed target is possible: one store read, and only on that path.
-    """
-    rec = ctx.store.get_step(ctx.run_id, ctx.step_id) if ctx.store is not None else None
-    return dict(rec.pending_before or {}) if rec else {}
-
-
 _APART = ("autoscaling", "target_groups", "console_output", "screenshot")
 
 
@@ -416,9 +405,8 @@ class ProtectInstance(Action[InstanceInput]):
         if state == self.WANTED:
             return Outcome(changed=False, summary=f"{inp.instance_id} already protected", before=state,
                            after=state, output=out)
-        # half protected: maybe by an earlier attempt that stopped between its two writes (its before counts)
-        half = any(state.get(k) == v for k, v in self.WANTED.items())
-        before = (_written_ahead(ctx) if half else {}) or state
+        # two writes: an earlier attempt that stopped between them left it half protected; its before counts
+        before = ctx.written_ahead or state
         ctx.record_before(before)
         # from an observation, both attributes are written: whatever changed since, the instance ends protected
         self._set(ctx, inp, self.WANTED, {"termination_protection": None, "shutdown_behavior": None}
@@ -563,7 +551,7 @@ class DeregisterFromTargetGroups(Action[InstanceInput]):
         regs = look.target_registrations(elbv2, inp.instance_id)
         before = regs
         if regs:  # one write per group: an earlier attempt that stopped between them left fewer; its before counts
-            earlier = _written_ahead(ctx).get("target_groups") or []
+            earlier = ctx.written_ahead.get("target_groups") or []
             before = earlier + [r for r in regs if r not in earlier]
             ctx.record_before({"target_groups": before})
         out = DeregisterOutput(instance_id=inp.instance_id, target_groups=before).model_dump()
@@ -668,7 +656,7 @@ class IsolateInstance(Action[InstanceInput]):
             return Outcome(changed=False, summary=f"{inp.instance_id} is already isolated ({iso})",
                            before={"network_interfaces": enis}, after={"network_interfaces": after}, output=out,
                            notes=notes)
-        before = self._before(ctx, enis, {iso, untrack})
+        before = self._before(ctx, enis)
         ctx.record_before({"network_interfaces": before})  # every ENI's groups, ahead of the first of the moves
         self._move(ctx, inp.instance_id, {eni: [untrack] for eni in enis})   # 1: tracked → untracked
         self._move(ctx, inp.instance_id, after)                              # 2: untracked → cut
@@ -680,12 +668,10 @@ class IsolateInstance(Action[InstanceInput]):
                        after={"network_interfaces": after}, output=out, notes=notes)
 
     @staticmethod
-    def _before(ctx: StepContext, enis: dict[str, list[str]], ours: set[str]) -> dict[str, list[str]]:
-        """The ENIs' groups before the run. An ENI found in one of responder's own groups was moved by an earlier
-        attempt that stopped between the moves: its groups before are in that attempt's write-ahead record."""
-        if not any(set(gids) & ours for gids in enis.values()):
-            return enis
-        earlier = _written_ahead(ctx).get("network_interfaces") or {}
+    def _before(ctx: StepContext, enis: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The ENIs' groups before the run. An earlier attempt that stopped between the moves left ENIs in
+        responder's own groups: their groups before are in that attempt's write-ahead record."""
+        earlier = ctx.written_ahead.get("network_interfaces") or {}
         return {eni: list(earlier.get(eni, gids)) for eni, gids in enis.items()}
 
     def undo(self, ctx: StepContext, inp: InstanceInput, applied: Outcome, *, force: bool = False,

@@ -282,7 +282,7 @@ def _child(
     ftype, typed_by, signal = _typing(rtype, uids, signals)
     service = dict_of(pick(raw, "service"))
     digest = hashlib.sha256(f"{finding.id}\x00{key}".encode()).hexdigest()[:32]
-    child = {k: copy.deepcopy(raw.get(k)) for k in ("schemaVersion", "partition", "createdAt", "updatedAt")}
+    child = {k: copy.deepcopy(pick(raw, k)) for k in ("schemaVersion", "partition", "createdAt", "updatedAt")}
     label = key.split(":", 1)[1]
     child.update(
         {

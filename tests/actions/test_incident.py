@@ -181,3 +181,21 @@ def test_an_object_folds_into_its_bucket_and_children_are_bounded() -> None:
     many = [{"uid": f"arn:aws:s3:::bucket-{n:03d}", "resourceType": "S3_BUCKET"} for n in range(MAX_CHILDREN + 5)]
     split = split_sequence(_with_resources(many))
     assert len(split.children) == MAX_CHILDREN and any(str(MAX_CHILDREN) in n for n in split.notes)
+
+
+def _pascal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    return value
+
+
+def test_pascal_case_getfindings_output_splits_the_same() -> None:
+    """boto3's GetFindings answers in PascalCase: the same children, the same ids, the same shape."""
+    event = _event(SIGNALS)
+    camel = split_sequence(_finding(event)).children
+    pascal = split_sequence(parse_event(_pascal(event["detail"]), "getfindings")[0]).children
+    assert [child_routing(c) for c in pascal] == [child_routing(c) for c in camel]
+    assert [c["schemaVersion"] for c in pascal] == ["2.0", "2.0"]
+    assert [c["resource"] for c in pascal] == [c["resource"] for c in camel]

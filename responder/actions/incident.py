@@ -29,6 +29,7 @@ import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ..findings.fields import dict_of, list_of, number, pick, text
@@ -86,9 +87,94 @@ class Split:
     notes: list[str] = field(default_factory=list)
 
 
+#: Security Hub (ASFF) resource types → GuardDuty's ResourceV2 types. A sequence relayed through Security Hub
+#: names its resources in the finding's ``Resources[]`` (the signals' ``ResourceIds`` are their ``Id``s).
+ASFF_TYPES: dict[str, str] = {
+    "AwsS3Bucket": "S3_BUCKET",
+    "AwsS3Object": "S3_OBJECT",
+    "AwsEc2Instance": "EC2_INSTANCE",
+    "AwsEksCluster": "EKS_CLUSTER",
+    "AwsEcsTask": "ECS_TASK",
+    "AwsEcsCluster": "ECS_CLUSTER",
+    "AwsIamAccessKey": "ACCESS_KEY",
+    "AwsIamUser": "IAM_USER",
+    "AwsIamRole": "IAM_ROLE",
+    "Container": "CONTAINER",
+    "AwsEc2NetworkInterface": "EC2_NETWORK_INTERFACE",
+    "AwsEc2Vpc": "EC2_VPC",
+}
+
+
 def sequence_of(raw: Any) -> dict[str, Any]:
-    """``service.detection.sequence`` of a GuardDuty finding (camelCase or PascalCase), or {}."""
-    return dict_of(pick(dict_of(pick(dict_of(raw), "service")), "detection", "sequence"))
+    """The attack sequence in GuardDuty's shape: ``service.detection.sequence`` of a GuardDuty finding
+    (camelCase or PascalCase), or an ASFF finding's ``Detection.Sequence`` with its ``Resources[]``; else {}."""
+    raw = dict_of(raw)
+    found = dict_of(pick(dict_of(pick(raw, "service")), "detection", "sequence"))
+    if found:
+        return found
+    asff = dict_of(pick(raw, "Detection", "Sequence"))
+    return _from_asff(raw, asff) if asff else {}
+
+
+def _when(value: Any) -> str | None:
+    """ASFF's signal times are numbers (epoch milliseconds, or seconds); GuardDuty's are ISO text."""
+    seconds = number(value)
+    if seconds is None or (isinstance(value, str) and not value.strip().isdigit()):
+        return text(value)
+    seconds = seconds / 1000 if seconds > 1e11 else seconds
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _asff_data(rtype: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The few ``Details`` a child carries, as ResourceV2's ``data`` names them."""
+    if rtype == "AwsEc2Instance":
+        return {"ec2Instance": {"instanceType": text(pick(details, "AwsEc2Instance", "Type"))}}
+    if rtype == "AwsS3Bucket":
+        bucket = dict_of(pick(details, "AwsS3Bucket"))
+        return {"s3Bucket": {"ownerId": text(pick(bucket, "OwnerId")), "createdAt": text(pick(bucket, "CreatedAt"))}}
+    return {}
+
+
+def _from_asff(raw: dict[str, Any], sequence: dict[str, Any]) -> dict[str, Any]:
+    resources = []
+    for res in map(dict_of, list_of(pick(raw, "Resources"))):
+        rtype = text(pick(res, "Type")) or ""
+        details = dict_of(pick(res, "Details"))
+        tags = [{"key": k, "value": text(v) or ""} for k, v in dict_of(pick(res, "Tags")).items()]
+        resources.append(
+            {
+                "uid": text(pick(res, "Id")),
+                "name": text(pick(details, "AwsEksCluster", "Name")),
+                "resourceType": ASFF_TYPES.get(rtype, rtype),
+                "region": text(pick(res, "Region")),
+                "tags": tags,
+                "data": _asff_data(rtype, details),
+            }
+        )
+    signals = [
+        {
+            "uid": text(pick(signal, "Id")),
+            "type": text(pick(signal, "Type")),
+            "name": text(pick(signal, "Name")) or text(pick(signal, "Title")),
+            "severity": pick(signal, "Severity"),
+            "firstSeenAt": _when(pick(signal, "FirstSeenAt")),
+            "lastSeenAt": _when(pick(signal, "LastSeenAt")),
+            "resourceUids": list_of(pick(signal, "ResourceIds")),
+            "actorIds": list_of(pick(signal, "ActorIds")),
+        }
+        for signal in map(dict_of, list_of(pick(sequence, "Signals")))
+    ]
+    return {
+        "uid": text(pick(sequence, "Uid")),
+        "description": text(pick(raw, "Description")),
+        "actors": list_of(pick(sequence, "Actors")),
+        "resources": resources,
+        "signals": signals,
+        "sequenceIndicators": list_of(pick(sequence, "SequenceIndicators")),
+    }
 
 
 def _strings(value: Any) -> list[str]:
@@ -282,7 +368,8 @@ def _child(
     ftype, typed_by, signal = _typing(rtype, uids, signals)
     service = dict_of(pick(raw, "service"))
     digest = hashlib.sha256(f"{finding.id}\x00{key}".encode()).hexdigest()[:32]
-    child = {k: copy.deepcopy(pick(raw, k)) for k in ("schemaVersion", "partition", "createdAt", "updatedAt")}
+    child = {k: copy.deepcopy(pick(raw, k)) for k in ("createdAt", "updatedAt")}
+    child.update(schemaVersion="2.0", partition=finding.partition)  # GuardDuty's shape, whatever carried the parent
     label = key.split(":", 1)[1]
     child.update(
         {
@@ -301,8 +388,8 @@ def _child(
                 "serviceName": "guardduty",
                 "detectorId": text(pick(service, "detectorId")),
                 "resourceRole": "TARGET",
-                "eventFirstSeen": text(pick(signal, "firstSeenAt")) or text(pick(service, "eventFirstSeen")),
-                "eventLastSeen": text(pick(signal, "lastSeenAt")) or text(pick(service, "eventLastSeen")),
+                "eventFirstSeen": text(pick(signal, "firstSeenAt")) or _iso(finding.first_seen),
+                "eventLastSeen": text(pick(signal, "lastSeenAt")) or _iso(finding.last_seen),
                 "count": 1,
                 "archived": False,
                 "additionalInfo": {
@@ -318,6 +405,10 @@ def _child(
         }
     )
     return child
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when else None
 
 
 def child_routing(child: dict[str, Any]) -> dict[str, Any]:

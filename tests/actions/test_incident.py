@@ -199,3 +199,24 @@ def test_pascal_case_getfindings_output_splits_the_same() -> None:
     assert [child_routing(c) for c in pascal] == [child_routing(c) for c in camel]
     assert [c["schemaVersion"] for c in pascal] == ["2.0", "2.0"]
     assert [c["resource"] for c in pascal] == [c["resource"] for c in camel]
+
+
+def test_a_sequence_relayed_through_security_hub_splits_the_same() -> None:
+    """ASFF: ``Detection.Sequence`` (signals with ``ResourceIds``, times in epoch milliseconds) and the
+    finding's ``Resources[]``: the same children, typed by the same signals, in GuardDuty's shape."""
+    asff = parse_event(
+        json.loads((FIXTURES / "findings" / "securityhub" / "asff-attack-sequence-s3-ec2-signals.json").read_text()),
+        "asff",
+    )[0]
+    assert asff.source == "securityhub" and asff.type == "AttackSequence:S3/CompromisedData"
+    native = {child_routing(c)["resource_type"]: c for c in split_sequence(_finding(_event(SIGNALS))).children}
+    relayed = _by_resource_type(asff)
+    assert set(relayed) == set(native)
+    for rtype, child in relayed.items():
+        assert child["type"] == native[rtype]["type"]
+        assert child["service"]["additionalInfo"]["typedBy"] == native[rtype]["service"]["additionalInfo"]["typedBy"]
+        assert child["service"]["eventFirstSeen"] == native[rtype]["service"]["eventFirstSeen"].replace(".000Z", "Z")
+        parsed = guardduty.parse(child, "child")
+        assert parsed.resource.kind == guardduty.parse(native[rtype], "child").resource.kind
+    assert relayed["S3_BUCKET"]["resource"]["s3BucketDetails"][0]["owner"]["id"].startswith("c0ffee")
+    assert [u["type"] for u in split_sequence(asff).unanswered] == ["ACCESS_KEY"]

@@ -273,3 +273,18 @@ def test_a_child_no_playbook_answers_is_kept_for_triage_and_linked(
     assert triage.status == "triage" and triage.parent_run_id == results[0].run_id
     assert service.engine.store.get_run(triage.run_id).parent_run_id == results[0].run_id
     assert "triage" in (results[0].message or "")
+
+
+def test_a_sequence_relayed_through_security_hub_is_answered_the_same(
+    moto_endpoint: str, responder_home: Path, with_scope_logs: object
+) -> None:
+    asff = FIXTURES / "findings" / "securityhub" / "asff-attack-sequence-s3-ec2-signals.json"
+    finding = parse_event(json.loads(asff.read_text()), asff.name)[0]
+    seed(_box(), finding)
+    results = _service().respond_one(finding)
+    assert results[0].playbook == "attack-sequence" and finding.source == "securityhub"
+    children = _children(results)
+    assert set(children) == CHILD_PLAYBOOKS
+    assert all(c.parent_run_id == results[0].run_id for c in children.values())
+    assert all(c.status in ("succeeded", "partial") for c in children.values()), [c.steps for c in children.values()]
+    assert key_status(USER, KEY) == "Inactive"

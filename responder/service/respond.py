@@ -19,8 +19,11 @@ Rules that used to live twice (CLI and Lambda) live here once:
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +74,23 @@ def _code(result: RunResult) -> int:
 
 
 TriageNotifier = Callable[[RunRecord], Any]
+
+# A run's lease belongs to a worker (the engine's owner: host, process, nonce), so two threads of one
+# process delivering the same finding would both hold it and both drive the run, repeating its effects.
+# Within a process one thread drives a run at a time; another waits, then joins what the first left.
+_DRIVING: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_DRIVING_GUARD = threading.Lock()
+
+
+@contextmanager
+def driving(run_id: str) -> Iterator[None]:
+    """Hold this process's turn at driving ``run_id`` (other processes are kept out by the run's lease)."""
+    with _DRIVING_GUARD:
+        lock = _DRIVING.get(run_id)
+        if lock is None:
+            lock = _DRIVING[run_id] = threading.RLock()
+    with lock:
+        yield
 
 
 class Responder:
@@ -163,7 +183,8 @@ class Responder:
                 continue
             # a store that lost this run must not start it again (containment repeated)
             check_not_forgotten(self.engine.store, self.engine.evidence, run_id_for(finding.id, loaded.playbook.id))
-            result = self.engine.run(loaded, finding, received_at=received_at)
+            with driving(run_id_for(finding.id, loaded.playbook.id)):
+                result = self.engine.run(loaded, finding, received_at=received_at)
             if not result.created:
                 self.keep_version(result.run_id, finding)
             results.append(result)
@@ -285,7 +306,8 @@ class Responder:
             loaded = self.by_id(run.playbook_id)
         except BadInput:
             raise BadInput(f"playbook {run.playbook_id} of run {run_id} is not among the loaded playbooks") from None
-        result = self.engine.resume(run_id, loaded, allow_changed=allow_changed)
+        with driving(run_id):
+            result = self.engine.resume(run_id, loaded, allow_changed=allow_changed)
         if not self._records_sequences(loaded.playbook.id):
             return result
         # a sequence resumed (after an approval or a fix) starts the children it has not started yet

@@ -222,6 +222,27 @@ def world(kube: KubeDouble | None = None) -> dict[str, Any]:
     return state
 
 
+def seeded_part(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """``after`` limited to the resources ``before`` knew: what a release must restore.
+
+    Containment may add resources on purpose: taking an instance out of its Auto Scaling group keeps the
+    desired capacity, so the group launches a replacement (with its own interface) that release leaves for
+    a person to retire. Those are not the seeded resources; group and target-group membership is compared
+    for the seeded instances only.
+    """
+    out = json.loads(json.dumps(after))
+    for section, maps in (("iam", ("users", "roles")), ("ec2", ("instances", "interfaces")), ("rds", ("instances",))):
+        for name in maps:
+            known = before.get(section, {}).get(name, {})
+            out[section][name] = {k: v for k, v in out[section][name].items() if k in known}
+    for name in ("s3", "lambda"):
+        out[name] = {k: v for k, v in out[name].items() if k in before.get(name, {})}
+    instances = set(before.get("ec2", {}).get("instances", {}))
+    for name in ("autoscaling", "target_groups"):
+        out["ec2"][name] = {k: [i for i in v if i in instances] for k, v in out["ec2"][name].items()}
+    return out
+
+
 def _iam() -> dict[str, Any]:
     iam = boto3.client("iam")
     users = {}

@@ -33,6 +33,7 @@ from tests.helpers import engine
 from tests.scenarios import Scenario, by_name, seeded, step_applied
 
 PROCESSES, THREADS = 4, 20
+READY_S, LATE_S = 10.0, 2.0  # processes import and warm up within READY_S; every delivery starts within LATE_S
 STORM = [
     by_name("iam-credential-compromise"),
     by_name("iam-role-session-compromise/session"),
@@ -56,10 +57,11 @@ barrier = threading.Barrier(threads)
 def deliver(i):
     barrier.wait()
     time.sleep(max(0.0, start - time.time()))
+    late = time.time() - start  # > 0 by the scheduler's delay; large if this process was not ready in time
     try:
-        answers[i] = {"answer": lambda_handler.on_event(json.loads(json.dumps(event)))}
+        answers[i] = {"late": late, "answer": lambda_handler.on_event(json.loads(json.dumps(event)))}
     except BaseException as exc:
-        answers[i] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        answers[i] = {"late": late, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 
 
 workers = [threading.Thread(target=deliver, args=(i,)) for i in range(threads)]
@@ -78,7 +80,7 @@ def test_storm_of_deliveries_makes_one_run_that_contains_once(
 ) -> None:
     with seeded(scenario, tmp_path / "storm", monkeypatch) as w:
         env = w.child_env(moto_endpoint)
-        start = time.time() + 8  # every process has imported and warmed up by then (2 cores, 4 processes)
+        start = time.time() + READY_S
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(w.event_path), str(THREADS), str(start)],
@@ -97,6 +99,8 @@ def test_storm_of_deliveries_makes_one_run_that_contains_once(
             assert "database is locked" not in err + out
             answers.extend(json.loads(out))
         assert len(answers) == PROCESSES * THREADS
+        late = max(a["late"] for a in answers)
+        assert late < LATE_S, f"a delivery started {late:.1f} s after the others: the storm was not simultaneous"
         errors = [a for a in answers if "error" in a]
         assert not errors, errors[0]
         results = [r for a in answers for r in a["answer"]["results"] if r["run_id"] == run_id]

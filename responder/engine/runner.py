@@ -266,11 +266,20 @@ class Engine:
 
     # ------------------------------------------------------------------ run
     def run(
-        self, loaded: LoadedPlaybook, finding: Finding, *, dry_run: bool = False, received_at: datetime | None = None
+        self,
+        loaded: LoadedPlaybook,
+        finding: Finding,
+        *,
+        dry_run: bool = False,
+        received_at: datetime | None = None,
+        parent_run_id: str | None = None,
+        incident: str | None = None,
     ) -> RunResult:
         """Start (or join) the run of this playbook for this finding and drive it as far as it can go.
 
         ``dry_run`` only plans: it writes nothing a real run could join (no run, no clock, no register).
+        ``parent_run_id``/``incident`` link a child run to the run that started it, written with the run
+        itself so no crash can leave a child unlinked.
         """
         if dry_run:
             return self.plan(loaded, finding, dry_run=True).as_result()
@@ -295,6 +304,8 @@ class Engine:
             severity=finding.severity,
             posture=posture.value,
             inputs=inputs,  # written with the run itself: no process can join a run without its inputs
+            parent_run_id=parent_run_id,
+            incident=incident,
             extra={"absent_inputs": absent} if absent else {},
             milestones={"first_seen": iso(finding.first_seen or finding.created_at) or "", "received": iso(now) or ""},
         )
@@ -661,9 +672,7 @@ class Engine:
         claimed = held[0] or rec
         # an action that writes its "before" ahead but found nothing to change was never claimed: its one
         # attempt is recorded here, with its inputs, in the finishing write
-        unclaimed = (
-            {"attempts": rec.attempts + 1, "inputs": inputs, "started_at": iso(now)} if held[0] is None else {}
-        )
+        unclaimed = {"attempts": rec.attempts + 1, "inputs": inputs, "started_at": iso(now)} if held[0] is None else {}
         if crashed_before is not None and not outcome.changed and crashed_before != outcome.after:
             # the effect is ours, from the attempt that crashed before recording it: keep its "before"
             outcome = outcome.model_copy(

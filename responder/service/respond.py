@@ -171,11 +171,16 @@ class Responder:
         playbook_id: str | None = None,
         dry_run: bool = False,
         received_at: datetime | None = None,
+        parent: tuple[str, str | None] | None = None,
     ) -> list[RunResult]:
-        """Selection, then run or join each chosen playbook's run; triage when none answers."""
+        """Selection, then run or join each chosen playbook's run; triage when none answers.
+
+        ``parent`` (run id, incident) links the runs to the incident run that started them.
+        """
         chosen = self.select(finding, playbook_id)
+        parent_run_id, incident_id = parent or (None, None)
         if not chosen:
-            return [] if dry_run else [self.triage(finding, received_at)]
+            return [] if dry_run else [self.triage(finding, received_at, parent=parent)]
         results: list[RunResult] = []
         for loaded in chosen:
             if dry_run:
@@ -184,7 +189,9 @@ class Responder:
             # a store that lost this run must not start it again (containment repeated)
             check_not_forgotten(self.engine.store, self.engine.evidence, run_id_for(finding.id, loaded.playbook.id))
             with driving(run_id_for(finding.id, loaded.playbook.id)):
-                result = self.engine.run(loaded, finding, received_at=received_at)
+                result = self.engine.run(
+                    loaded, finding, received_at=received_at, parent_run_id=parent_run_id, incident=incident_id
+                )
             if not result.created:
                 self.keep_version(result.run_id, finding)
             results.append(result)
@@ -248,7 +255,7 @@ class Responder:
             routing = incident.child_routing(child)
             try:
                 child_finding = guardduty.parse(child, f"child of {result.run_id}")
-                runs = self._respond(child_finding, received_at=received_at)
+                runs = self._respond(child_finding, received_at=received_at, parent=(result.run_id, uid))
             except (Interrupted, StoreDamaged):
                 raise  # stopped, or a store that cannot be trusted: as for any run (resume; redelivery)
             except Exception as exc:  # one child never stops the incident: named in the parent's summary
@@ -346,7 +353,9 @@ class Responder:
         except Exception as exc:  # the store holds the version already; the locker copy is a second record
             log.warning("could not keep finding version of %s: %s", run_id, exc)
 
-    def triage(self, finding: Finding, received_at: datetime | None = None) -> RunResult:
+    def triage(
+        self, finding: Finding, received_at: datetime | None = None, parent: tuple[str, str | None] | None = None
+    ) -> RunResult:
         """Keep a finding no playbook answers, with the reasons, for a person: never drop it silently."""
         engine = self.engine
         now = received_at or engine.clock.now()
@@ -370,6 +379,8 @@ class Responder:
             error="no playbook answers this finding",
             extra={"declined": declined},
             milestones={"first_seen": iso(finding.first_seen or finding.created_at) or "", "received": iso(now) or ""},
+            parent_run_id=parent[0] if parent else None,
+            incident=parent[1] if parent else None,
         )
         run, created = engine.store.claim_run(record)
         engine.store.add_finding_version(finding.id, finding.digest(), now, finding_json, [run_id])

@@ -209,3 +209,15 @@ def test_hostile_finding_fields_stay_literal(moto_endpoint: str, responder_home,
     assert tags["responder:finding-type"].startswith("Exfiltration:IAMUser/")
     recorded = json.loads(eng.evidence.read(result.run_id, "record_finding/finding.json"))
     assert recorded["finding"]["title"] == hostile
+
+
+def test_a_child_run_is_linked_to_its_incident_from_its_first_write(moto_endpoint: str, responder_home) -> None:
+    """The link is part of the record ``claim_run`` writes: no crash can leave a child run unlinked."""
+    seed_user()
+    eng = engine()
+    result = eng.run(shipped(), finding_of(sample_event()), parent_run_id="run-parent", incident="seq-1")
+    created = next(e for e in eng.store.audit_log(result.run_id) if e["event"] == "run_created")
+    run = eng.store.get_run(result.run_id)
+    assert (run.parent_run_id, run.incident) == ("run-parent", "seq-1") and created
+    eng.run(shipped(), finding_of(sample_event()))  # a redelivery without the link keeps it
+    assert eng.store.get_run(result.run_id).parent_run_id == "run-parent"

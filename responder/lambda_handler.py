@@ -98,9 +98,12 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     for finding in findings:
         for result in service.respond_one(finding):
             result = service.settle(result, attempts=int(os.environ.get("RESPONDER_TRANSIENT_RESUMES", "2")))
-            results.append({"finding_id": finding.id, "run_id": result.run_id, "playbook": result.playbook,
-                            "status": result.status, "created": result.created, "joined": result.joined,
-                            "waiting_for": result.waiting_for, "message": result.message})
+            # a sequence's child answers its own (child) finding, linked to the incident's run
+            results.append({"finding_id": result.finding_id or finding.id, "run_id": result.run_id,
+                            "playbook": result.playbook, "status": result.status, "created": result.created,
+                            "joined": result.joined, "waiting_for": result.waiting_for, "message": result.message,
+                            "parent_run_id": getattr(result, "parent_run_id", None),
+                            "incident": getattr(result, "incident", None)})
             if result.status == "planned" and result.created:
                 _post_plan(result.run_id)
     return {"ok": True, "results": results}

@@ -229,6 +229,11 @@ def test_lambda_on_event_answers_the_same_way(seeded: Finding, fresh_lambda: Non
     assert first["ok"] and first["results"][0]["playbook"] == "attack-sequence"
     assert {r["playbook"] for r in first["results"][1:]} == CHILD_PLAYBOOKS
     assert all(r["created"] for r in first["results"])
+    parent = first["results"][0]
+    assert parent["parent_run_id"] is None and parent["incident"]
+    for child in first["results"][1:]:  # each answers its own finding, linked to the incident's run
+        assert child["parent_run_id"] == parent["run_id"] and child["incident"] == parent["incident"]
+        assert child["finding_id"] != parent["finding_id"]
     again = lambda_handler.on_event(copy.deepcopy(event))  # EventBridge delivers at least once
     assert [r["run_id"] for r in again["results"]] == [r["run_id"] for r in first["results"]]
     assert not any(r["created"] for r in again["results"])

@@ -25,8 +25,10 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from ..aws import parallel
 from ..clock import iso
 from ..engine.results import Plan, RunResult
 from ..engine.runner import Engine, run_id_for
@@ -74,6 +76,9 @@ def _code(result: RunResult) -> int:
 
 
 TriageNotifier = Callable[[RunRecord], Any]
+
+#: an attack sequence's children started at once, at most (each child's own reads are pooled too)
+CHILD_CONCURRENCY = 4
 
 # A run's lease belongs to a worker (the engine's owner: host, process, nonce), so two threads of one
 # process delivering the same finding would both hold it and both drive the run, repeating its effects.
@@ -251,12 +256,21 @@ class Responder:
             return [result]
         links: list[dict[str, Any]] = []
         child_results: list[RunResult] = []
-        for child in children:
+
+        def start(child: dict[str, Any]) -> tuple[Finding, list[RunResult]]:
+            child_finding = guardduty.parse(child, f"child of {result.run_id}")
+            return child_finding, self._respond(child_finding, received_at=received_at, parent=(result.run_id, uid))
+
+        # Children start side by side (bounded): the second instance's isolation must not wait for the
+        # first's scope queries and snapshot completion. Their records are written in order below.
+        started = parallel.settle(
+            {n: partial(start, child) for n, child in enumerate(children)}, workers=CHILD_CONCURRENCY
+        )
+        for n, child in enumerate(children):
             routing = incident.child_routing(child)
             try:
-                child_finding = guardduty.parse(child, f"child of {result.run_id}")
-                runs = self._respond(child_finding, received_at=received_at, parent=(result.run_id, uid))
-            except (Interrupted, StoreDamaged):
+                child_finding, runs = started[n].get()
+            except (Interrupted, StoreDamaged, KeyboardInterrupt):
                 raise  # stopped, or a store that cannot be trusted: as for any run (resume; redelivery)
             except Exception as exc:  # one child never stops the incident: named in the parent's summary
                 log.warning("child %s of %s could not start: %s", routing["finding_id"], result.run_id, exc)

@@ -31,6 +31,7 @@ from pydantic import ConfigDict, field_validator
 
 from ..aws import parallel
 from ..errors import Refused, TargetChanged
+from .aws._observed import fresh_output
 from .base import Action, ActionInput, ActionOutput, Category, Change, Outcome, StepContext
 from .self_guard import refuse_own_node, refuse_own_pod
 
@@ -193,6 +194,10 @@ class CapturePodOutput(ActionOutput):
     owner_name: str | None = None
     containers: list[str] = []
     labels: dict[str, str] = {}
+    #: the pod's version when captured: the label patch reuses this read, with this version as its
+    #: precondition (a pod changed since gets 409 and is read again), saving a round trip before containment
+    resource_version: str = ""
+    captured_at: str = ""
     artifacts: list[str] = []
     bindings: list[str] = []
     network_policies: list[str] = []
@@ -243,6 +248,8 @@ class CapturePod(Action[PodRef]):
             node_name=spec.get("nodeName"),
             service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
             labels=dict(meta.get("labels") or {}),
+            resource_version=str(meta.get("resourceVersion") or ""),
+            captured_at=ctx.now.isoformat(),
         )
         references = meta.get("ownerReferences") or []
         owners = [o for o in references if o.get("controller")] or references
@@ -454,8 +461,35 @@ class LabelPod(Action[PodRef]):
             after={"labels": wanted},
         )
 
+    def _seen(self, ctx: StepContext, inp: PodRef) -> dict[str, Any] | None:
+        """The pod as this run's capture read it moments ago (with its version), if it did."""
+        seen = fresh_output(
+            ctx,
+            lambda o: (
+                o.get("namespace") == inp.namespace
+                and o.get("pod_name") == inp.pod_name
+                and bool(o.get("resource_version"))
+                and bool(o.get("pod_uid"))
+            ),
+        )
+        if seen is None:
+            return None
+        meta = {"namespace": inp.namespace, "name": inp.pod_name, "uid": seen["pod_uid"]}
+        return {
+            "metadata": {**meta, "labels": dict(seen.get("labels") or {}), "resourceVersion": seen["resource_version"]}
+        }
+
     def apply(self, ctx: StepContext, inp: PodRef) -> Outcome:
-        api, pod = _read_pod(ctx, inp)
+        seen = self._seen(ctx, inp)
+        try:
+            return self._label(ctx, inp, seen)
+        except Exception as exc:
+            if seen is None or not _is_api_error(exc, 409):
+                raise
+            return self._label(ctx, inp, None)  # the pod changed since it was captured: read it as it is now
+
+    def _label(self, ctx: StepContext, inp: PodRef, seen: dict[str, Any] | None) -> Outcome:
+        api, pod = (_api(ctx, inp), seen) if seen is not None else _read_pod(ctx, inp)
         refuse_own_pod(inp.namespace, inp.pod_name, "quarantine", uid=(pod.get("metadata") or {}).get("uid"))
         wanted, missing = self._wanted(pod)
         uid = str((pod.get("metadata") or {}).get("uid") or "")
@@ -471,7 +505,8 @@ class LabelPod(Action[PodRef]):
             )
         before = {"pod_uid": uid, "labels": {k: None for k in missing}}  # undo removes exactly these
         ctx.record_before(before)
-        api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": missing}})
+        version = {"resourceVersion": pod["metadata"]["resourceVersion"]} if seen is not None else {}
+        api.patch_pod(inp.namespace, inp.pod_name, {"metadata": {"labels": missing, **version}})
         return Outcome(
             changed=True,
             summary=f"labelled pod {inp.namespace}/{inp.pod_name} {missing}",

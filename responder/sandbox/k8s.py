@@ -453,7 +453,18 @@ def _route(double: KubeDouble, method: str, path: str, query: dict[str, str], bo
         if method == "GET":
             return 200, pod, js
         if method == "PATCH" and isinstance(body, dict):
-            merge_patch(pod, {k: v for k, v in body.items() if k in ("metadata", "spec")})
+            # as the API server does: a resourceVersion in the patch is a precondition, not a value to set
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted is not None and str(wanted) != str(pod["metadata"].get("resourceVersion")):
+                message = (
+                    f'Operation cannot be fulfilled on pods "{m["name"]}": the object has been modified; '
+                    "please apply your changes to the latest version and try again"
+                )
+                return 409, status(409, "Conflict", message, name=m["name"], kind="pods"), js
+            patch = {k: v for k, v in body.items() if k in ("metadata", "spec")}
+            if isinstance(patch.get("metadata"), dict):
+                patch["metadata"] = {k: v for k, v in patch["metadata"].items() if k != "resourceVersion"}
+            merge_patch(pod, patch)
             pod["metadata"]["resourceVersion"] = double._bump()
             return 200, pod, js
     m = re.fullmatch(_NS + r"/events", path)

@@ -280,3 +280,36 @@ def test_logs_are_kept_byte_for_byte(kube: KubeDouble, tmp_path: Path) -> None:
     ctx = context(tmp_path, "cap")
     CapturePod().apply(ctx, REF)
     assert ctx.evidence.read(ctx.run_id, f"cap/{NAMESPACE}/{POD}/logs/envoy.log") == raw.encode()
+
+
+def _label_after_capture(kube: KubeDouble, tmp_path: Path, change_pod: bool) -> tuple[StepContext, dict]:
+    capture = CapturePod().apply(context(tmp_path, "capture_pod"), REF)
+    if change_pod:  # someone relabels the pod between the capture and the label
+        with kube.lock:
+            pod = kube.state.pods[(NAMESPACE, POD)]
+            pod["metadata"]["labels"]["deployed-by"] = "ci"
+            pod["metadata"]["resourceVersion"] = kube._bump()
+    ctx = context(tmp_path, "label_pod")
+    ctx.outputs = {"capture_pod": capture.output}
+    return ctx, capture.output
+
+
+def test_label_reuses_the_capture_read_with_its_version_as_precondition(kube: KubeDouble, tmp_path: Path) -> None:
+    """Time to contain: the capture read the pod a moment ago; the label does not ask again (issue 20)."""
+    ctx, captured = _label_after_capture(kube, tmp_path, change_pod=False)
+    reads = len(kube.requests_of("GET", f"/pods/{POD}"))
+    outcome = LabelPod().apply(ctx, REF)
+    assert outcome.changed and QUARANTINE_LABEL in pod_labels(kube)
+    assert len(kube.requests_of("GET", f"/pods/{POD}")) == reads  # no second read before the change
+    patch = kube.requests_of("PATCH", f"/pods/{POD}")[-1]["body"]
+    assert patch["metadata"]["resourceVersion"] == captured["resource_version"]
+    assert "resourceVersion" not in pod_labels(kube)
+
+
+def test_label_reads_again_when_the_pod_changed_since_capture(kube: KubeDouble, tmp_path: Path) -> None:
+    ctx, _ = _label_after_capture(kube, tmp_path, change_pod=True)
+    outcome = LabelPod().apply(ctx, REF)
+    labels = pod_labels(kube)
+    assert outcome.changed and QUARANTINE_LABEL in labels and labels["deployed-by"] == "ci"  # nothing lost
+    patches = kube.requests_of("PATCH", f"/pods/{POD}")
+    assert len(patches) == 2 and "resourceVersion" not in patches[1]["body"]["metadata"]  # 409, then as it is now

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from responder.k8s.access import SANDBOX_ENV
 from responder.sandbox import Sandbox, seed
 from tests.conftest import FIXTURES
 from tests.helpers import ACCOUNT, sample_event, seed_user
-from tests.k8s_double import CLUSTER, KubeDouble, fixture_event, running_double, seed_pod
+from tests.k8s_double import CLUSTER, KubeDouble, running_double, seed_pod
 
 IRSA_ROLE, IRSA_PATH = "web-irsa", "/payments/"
 
@@ -42,16 +42,13 @@ class Scenario:
     playbook: str
     event: str | None
     steps: tuple[str, ...]
-    kube: bool = False
+    kube: str | None = None  # the cluster the finding is about, seeded as KUBE_SEEDS names it
     original: bool = True  # one of the five playbooks issue 18 was attacked with
     approvals: tuple[str, ...] = ()  # steps a person approves (the tests approve them when asked)
-    notes: dict[str, str] = field(default_factory=dict)
 
     def load_event(self) -> dict[str, Any]:
         if self.event is None:
             return sample_event()
-        if self.kube:
-            return fixture_event(Path(self.event).name)
         return json.loads((FIXTURES / self.event).read_text())
 
     def finding(self) -> Finding:
@@ -97,7 +94,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "k8s-pod-compromise",
         "k8s/guardduty-eks-runtime-cryptominer.json",
         ("label_pod", "isolate_pod", "revoke_irsa_sessions", "cordon_node"),
-        kube=True,
+        kube="pod",
     ),
     Scenario(
         "s3-exposure",
@@ -149,6 +146,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("deactivate_actor_key", "revoke_user_sessions"),
         original=False,
     ),
+    Scenario(
+        "custom-detection",
+        "custom-detection",
+        "findings/guardduty/custom-detection-flow-logs-deleted.json",
+        ("deactivate_key",),
+        original=False,
+        approvals=("deactivate_key",),
+    ),
+    Scenario(
+        "eks-rbac-abuse",
+        "eks-rbac-abuse",
+        "findings/guardduty/eks-rbac-abuse-anonymous-access-granted.json",
+        ("remove_offending_bindings",),
+        kube="rbac",
+        original=False,
+    ),
+    Scenario(
+        "k8s-identity-compromise",
+        "k8s-identity-compromise",
+        "findings/guardduty/k8s-identity-compromise-tor-caller.json",
+        ("revoke_role_sessions",),
+        kube="identity",
+        original=False,
+    ),
 )
 ORIGINAL = tuple(s for s in SCENARIOS if s.original)
 
@@ -171,7 +192,8 @@ class World:
         """The environment of a responder process reaching AWS (and the cluster) at these URLs."""
         env = {**os.environ, "AWS_ENDPOINT_URL": aws_url}
         if self.kube is not None:
-            env[SANDBOX_ENV] = json.dumps({CLUSTER: {"host": kube_url or self.kube.url}})
+            cluster = KUBE_CLUSTERS[self.scenario.kube or ""]
+            env[SANDBOX_ENV] = json.dumps({cluster: {"host": kube_url or self.kube.url}})
         return env
 
 
@@ -190,27 +212,57 @@ def seeded(scenario: Scenario, folder: Path, monkeypatch: pytest.MonkeyPatch) ->
     if not scenario.kube:
         yield World(scenario, path, finding)
         return
-    _seed_irsa_role()
     with running_double() as double:
-        seed_pod(double)
-        monkeypatch.setenv(SANDBOX_ENV, json.dumps({CLUSTER: {"host": double.url}}))
+        KUBE_SEEDS[scenario.kube](double)
+        monkeypatch.setenv(SANDBOX_ENV, json.dumps({KUBE_CLUSTERS[scenario.kube]: {"host": double.url}}))
         yield World(scenario, path, finding, double)
 
 
-def _seed_irsa_role() -> None:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Principal": {
-                    "Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
-                },
-            }
-        ],
+def _role(name: str, trust: dict[str, Any], path: str = "/") -> None:
+    boto3.client("iam").create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def _seed_pod(double: KubeDouble) -> None:
+    """The pod of tests/fixtures/k8s (tests.k8s_double.seed_pod) and the IAM role its service account uses."""
+    seed_pod(double)
+    federated = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": federated}}
+    _role(IRSA_ROLE, {"Version": "2012-10-17", "Statement": [statement]}, IRSA_PATH)
+
+
+def _binding(name: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "uid": f"uid-{name}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": subjects,
     }
-    boto3.client("iam").create_role(RoleName=IRSA_ROLE, Path=IRSA_PATH, AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def _seed_rbac(double: KubeDouble) -> None:
+    """The anonymous grants eks-rbac-abuse's finding names, beside Kubernetes' own and an unrelated one."""
+    anonymous = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}
+    double.state.cluster_role_bindings.extend(
+        [
+            _binding("system:public-info-viewer", "system:public-info-viewer", [anonymous]),
+            _binding("anonymous-view", "view", [anonymous]),
+            _binding("ops-admins", "cluster-admin", [{"kind": "Group", "name": "ops"}]),
+        ]
+    )
+    double.add_role_binding("default", "default-admin", "admin", "default", "default")
+
+
+def _seed_identity(double: KubeDouble) -> None:
+    """The IAM role EKS maps the finding's identity to, and bindings of other service accounts."""
+    double.add_role_binding("payments", "ci-reader", "view", "payments", "ci", cluster=True)
+    double.add_role_binding("payments", "web-edit", "edit", "payments", "web")
+    statement = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    _role("payments-deployer", {"Version": "2012-10-17", "Statement": [statement]})
+
+
+KUBE_SEEDS = {"pod": _seed_pod, "rbac": _seed_rbac, "identity": _seed_identity}
+KUBE_CLUSTERS = {"pod": CLUSTER, "rbac": "payments-eks", "identity": "payments-eks"}
 
 
 # ------------------------------------------------------------------------------------------- state
@@ -336,7 +388,9 @@ def _s3() -> dict[str, Any]:
     buckets = {}
     for bucket in s3.list_buckets()["Buckets"]:
         name = bucket["Name"]
-        entry: dict[str, Any] = {"versioning": s3.get_bucket_versioning(Bucket=name).get("Status")}
+        # S3 cannot turn versioning off once it was on, only suspend it: never-enabled and Suspended are one state
+        status = s3.get_bucket_versioning(Bucket=name).get("Status")
+        entry: dict[str, Any] = {"versioning": "Enabled" if status == "Enabled" else "off"}
         try:
             entry["public_access_block"] = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         except s3.exceptions.ClientError:
@@ -398,7 +452,24 @@ def _k8s(double: KubeDouble) -> dict[str, Any]:
             "pods": {f"{ns}/{n}": dict(p["metadata"].get("labels") or {}) for (ns, n), p in state.pods.items()},
             "network_policies": sorted(f"{ns}/{n}" for ns, n in state.network_policies),
             "nodes": {n: bool((node.get("spec") or {}).get("unschedulable")) for n, node in state.nodes.items()},
+            "cluster_role_bindings": _bindings(state.cluster_role_bindings),
+            "role_bindings": {ns: _bindings(items) for ns, items in state.role_bindings.items() if items},
         }
+
+
+def _bindings(items: list[dict[str, Any]]) -> list[str]:
+    """Bindings as what they grant (name, role, subjects): a recreated binding gets a new uid, nothing else."""
+    keep = ("roleRef", "subjects")
+    return sorted(
+        json.dumps({"name": b["metadata"]["name"], **{k: b.get(k) for k in keep}}, sort_keys=True) for b in items
+    )
+
+
+def differences(now: Any, then: Any, path: str = "") -> list[str]:
+    """Where two world snapshots differ, as ``path: now != then`` lines (a readable failure)."""
+    if isinstance(now, dict) and isinstance(then, dict):
+        return [d for k in sorted({*now, *then}, key=str) for d in differences(now.get(k), then.get(k), f"{path}/{k}")]
+    return [] if now == then else [f"{path}: {now!r} != {then!r}"]
 
 
 def step_applied(audit: list[dict[str, Any]], step: str) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ shared :class:`~tests.throttle_proxy.Trap` SIGKILLs the process at one point of 
 * ``b`` — after the effect, before its record: the proxy forwards the call, and kills the process once the
   answer is back (the process never reads it);
 * ``c`` — after the record: the proxy kills the process at the first call it receives once the run store
-  holds the step's finished record.
+  holds the step's finished record (or, when the step made the run's last call, a watcher kills it as soon
+  as the store shows the record).
 
 The effect's call is found by a probe: the scenario runs once uncut through a recording proxy that notes,
 for every call, which steps the run store shows running; a step's effect is its first write (a permission
@@ -19,9 +20,10 @@ occurrence (``iam:PutUserPolicy`` #2). The probe also checks that the playbook a
 scenario's containment steps (``tests.scenarios``), so a changed playbook or finding fails here, loudly.
 
 After the kill: ``resume`` (in process, on the same store; approvals a person would give are given), then
-``release`` with ``reenable_keys``; asserted: the process died by SIGKILL at the chosen point, the run ends
-succeeded or partial, every containment step has exactly one ``step_applied`` entry with ``changed=True``,
-every release step succeeded, and the seeded world (``tests.scenarios.world``, limited to the resources that
+``release`` of every run with ``reenable_keys`` (an attack sequence's children too); asserted: the process
+died by SIGKILL at the chosen point, the run ends succeeded or partial, every containment step has exactly
+one ``step_applied`` entry with ``changed=True`` (and no step of any run has two), every release step
+succeeded, and the seeded world (``tests.scenarios.world``, limited to the resources that
 existed before: an Auto Scaling replacement is left on purpose) equals its snapshot.
 
 Breadth: by default, point ``b`` (the one issue 18 found broken) for every containment step of the five
@@ -38,6 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +58,7 @@ from responder.service.decide import decide
 from responder.state import open_store
 from responder.state.records import StepState
 from tests.helpers import engine
-from tests.scenarios import SCENARIOS, Scenario, World, seeded, seeded_part, step_applied, world
+from tests.scenarios import SCENARIOS, Scenario, World, differences, seeded, seeded_part, step_applied, world
 from tests.throttle_proxy import AFTER, BEFORE, K8S_WRITES, InterceptProxy, Trap
 
 FULL = os.environ.get("RESPONDER_FULL_MATRIX") == "1"  # read at import: clean_environ clears RESPONDER_*
@@ -107,6 +110,8 @@ def _drive(w: World, scenario: Scenario, home: Path, trap: Trap | None, record: 
         for command in commands:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             box["pid"] = proc.pid
+            if trap is not None and trap.when == "after_record":
+                threading.Thread(target=_watch_record, args=(trap, proc), daemon=True).start()
             out, err = proc.communicate(timeout=240)
             done = Driven(proc.returncode, out, err)
             if proc.returncode != 3:  # 3: waiting for a person; anything else (the kill included) ends it
@@ -116,6 +121,20 @@ def _drive(w: World, scenario: Scenario, home: Path, trap: Trap | None, record: 
         aws.close()
         if kube:
             kube.close()
+
+
+def _watch_record(trap: Trap, proc: subprocess.Popen[str]) -> None:
+    """Point ``c`` when no call follows the step's record (its last call of the run): strike as soon as the
+    run store holds the record, if the proxy has not struck at a later call first."""
+    while proc.poll() is None and not trap.struck:
+        if trap.armed and trap.condition():
+            with trap.lock:
+                if trap.struck:
+                    return
+                trap.struck, trap.at = True, "(the run store showed the record before any later call)"
+            trap.strike()
+            return
+        time.sleep(0.005)
 
 
 # ------------------------------------------------------------------------------------------- the probe
@@ -215,14 +234,30 @@ def test_kill_resume_release_restores(
         service = build_responder(load_settings(), engine=engine())
         result = _finish(service, run_id, scenario)
         assert result.status in ("succeeded", "partial"), result.model_dump()
-        audit = service.engine.store.audit_log(run_id)
-        repeated = {s: len(step_applied(audit, s)) for s in scenario.steps}
-        assert repeated == dict.fromkeys(scenario.steps, 1), f"effects applied (changed=True) per step: {repeated}"
+        store = service.engine.store
+        audit = store.audit_log(run_id)
+        applied = {s: len(step_applied(audit, s)) for s in scenario.steps}
+        assert applied == dict.fromkeys(scenario.steps, 1), f"effects applied (changed=True) per step: {applied}"
+        runs = sorted(store.list_runs(), key=lambda r: r.created_at, reverse=True)  # an incident's children first
+        twice = {(r.run_id, s): n for r in runs for s, n in _applied_counts(store.audit_log(r.run_id)).items() if n > 1}
+        assert not twice, f"effects applied more than once: {twice}"
 
-        released = release(service.engine, run_id, options={"reenable_keys": True})
-        undone = {s["id"]: s["status"] for s in released.steps if s["id"].startswith("release:")}
-        assert undone == {f"release:{s}": "succeeded" for s in scenario.steps}, released.model_dump()["steps"]
-        assert seeded_part(world(w.kube), before) == before
+        undone = {}
+        for run in runs:
+            released = release(service.engine, run.run_id, options={"reenable_keys": True})
+            undone |= {(run.run_id, s["id"]): s["status"] for s in released.steps if s["id"].startswith("release:")}
+        assert {k: v for k, v in undone.items() if v != "succeeded"} == {}, undone
+        assert {s for (rid, s) in undone if rid == run_id} == {f"release:{s}" for s in scenario.steps}
+        after = seeded_part(world(w.kube), before)
+        assert after == before, "\n".join(differences(after, before))
+
+
+def _applied_counts(audit: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in audit:
+        if entry["event"] == "step_applied" and entry.get("changed"):
+            counts[entry["step"]] = counts.get(entry["step"], 0) + 1
+    return counts
 
 
 def _recorded(run_id: str, step: str) -> Callable[[], bool]:

@@ -45,11 +45,19 @@ class Scenario:
     kube: str | None = None  # the cluster the finding is about, seeded as KUBE_SEEDS names it
     original: bool = True  # one of the five playbooks issue 18 was attacked with
     approvals: tuple[str, ...] = ()  # steps a person approves (the tests approve them when asked)
+    patch: tuple[tuple[str, Any], ...] = ()  # (dotted path in the event, value): a variant of the fixture
 
     def load_event(self) -> dict[str, Any]:
         if self.event is None:
             return sample_event()
-        return json.loads((FIXTURES / self.event).read_text())
+        event = json.loads((FIXTURES / self.event).read_text())
+        for path, value in self.patch:
+            *parents, leaf = path.split(".")
+            target = event
+            for part in parents:
+                target = target[part]
+            target[leaf] = value
+        return event
 
     def finding(self) -> Finding:
         return parse_event(self.load_event(), self.name)[0]
@@ -169,6 +177,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("revoke_role_sessions",),
         kube="identity",
         original=False,
+    ),
+    Scenario(  # the same finding from a service account: its own bindings go, after a person approves
+        "k8s-identity-compromise/service-account",
+        "k8s-identity-compromise",
+        "findings/guardduty/k8s-identity-compromise-tor-caller.json",
+        ("remove_identity_bindings",),
+        kube="identity",
+        original=False,
+        approvals=("remove_identity_bindings",),
+        patch=(
+            (
+                "detail.resource.kubernetesDetails.kubernetesUserDetails",
+                {
+                    "username": "system:serviceaccount:payments:web",
+                    "uid": "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f",
+                    "groups": ["system:serviceaccounts", "system:serviceaccounts:payments"],
+                },
+            ),
+        ),
     ),
 )
 ORIGINAL = tuple(s for s in SCENARIOS if s.original)

@@ -263,7 +263,10 @@ class SnapshotVolumesOutput(ActionOutput):
 
 
 class SnapshotVolumes(Action[SnapshotVolumesInput]):
-    """Snapshot every attached EBS volume, tagged with the run and finding, and wait for completion.
+    """Snapshot every attached EBS volume, tagged with the run and finding (and, with ``wait``, wait for completion).
+
+    A snapshot is point-in-time when created: the playbooks do not wait here, so containment starts at once,
+    and ``aws.ebs.await_snapshots`` confirms completion after containment.
 
     A disk image taken before containment is what a forensic examiner works from. Snapshots are found by
     their run and volume tags before any is created, so a resumed run never takes a second set; responder
@@ -322,8 +325,10 @@ class SnapshotVolumes(Action[SnapshotVolumesInput]):
             ec2.get_waiter("snapshot_completed").wait(
                 SnapshotIds=[m["snapshot_id"] for m in made],
                 WaiterConfig={"Delay": 15, "MaxAttempts": max(1, inp.wait_seconds // 15)})
-        states = {s["SnapshotId"]: s.get("State") for s in ec2.describe_snapshots(
-            SnapshotIds=[m["snapshot_id"] for m in made]).get("Snapshots", [])} if made else {}
+            states = {s["SnapshotId"]: s.get("State") for s in ec2.describe_snapshots(
+                SnapshotIds=[m["snapshot_id"] for m in made]).get("Snapshots", [])}
+        else:  # not waited for: the state each was created (or found) in; await_snapshots records the end
+            states = {snap["SnapshotId"]: snap.get("State") for snap in [*existing.values(), *new.values()]}
         for m in made:
             m["state"] = states.get(m["snapshot_id"])
         if not made:

@@ -106,6 +106,16 @@ def test_snapshots_are_tagged_waited_for_and_not_repeated(ctx: StepContext) -> N
     assert all(t["responder:run-id"] == "run-ec2-test" and t["responder:instance-id"] == INSTANCE for t in tags)
 
 
+def test_snapshots_not_waited_for_keep_the_state_they_were_created_in(ctx: StepContext) -> None:
+    """The playbooks' way (``wait: false``): no read after the creates; the next run of the step finds them."""
+    action, inp = SnapshotVolumes(), SnapshotVolumesInput(instance_id=INSTANCE, wait=False)
+    first = action.apply(ctx, inp)
+    again = action.apply(ctx, inp)
+    assert "2 new" in first.summary and "0 new" in again.summary
+    assert first.output["snapshot_ids"] == again.output["snapshot_ids"] and len(first.output["snapshot_ids"]) == 2
+    assert all(s["state"] in ("pending", "completed") for s in first.output["snapshots"] + again.output["snapshots"])
+
+
 def test_protect_is_idempotent_and_undo_refuses_after_drift(ctx: StepContext) -> None:
     action, inp = ProtectInstance(), InstanceInput(instance_id=INSTANCE)
     before = _state()

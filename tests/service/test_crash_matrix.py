@@ -51,6 +51,8 @@ import requests
 
 from responder.actions.registry import default_registry
 from responder.app import build_responder
+from responder.aws.retry import CallRetryPolicy
+from responder.aws.sessions import AwsAccess
 from responder.config import load_settings
 from responder.engine.release import release
 from responder.engine.runner import run_id_for
@@ -231,7 +233,7 @@ def test_kill_resume_release_restores(
         assert trap.struck, f"never reached {label} #{nth} ({point}): exit {done.returncode} {done.stderr[-800:]}"
         assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr[-800:])
 
-        service = build_responder(load_settings(), engine=engine())
+        service = build_responder(load_settings(), engine=engine(aws=_no_backoff()))
         result = _finish(service, run_id, scenario)
         assert result.status in ("succeeded", "partial"), result.model_dump()
         store = service.engine.store
@@ -250,6 +252,12 @@ def test_kill_resume_release_restores(
         assert {s for (rid, s) in undone if rid == run_id} == {f"release:{s}" for s in scenario.steps}
         after = seeded_part(world(w.kube), before)
         assert after == before, "\n".join(differences(after, before))
+
+
+def _no_backoff() -> AwsAccess:
+    """AWS access whose per-call retries do not sleep (moto answers LookupEvents, which scope's discovery
+    tries, with a 500 that the retry layer treats as transient)."""
+    return AwsAccess(load_settings().aws, retry=CallRetryPolicy(sleep=lambda _s: None))
 
 
 def _applied_counts(audit: list[dict[str, Any]]) -> dict[str, int]:

@@ -27,8 +27,10 @@ succeeded, and the seeded world (``tests.scenarios.world``, limited to the resou
 existed before: an Auto Scaling replacement is left on purpose) equals its snapshot.
 
 Breadth: by default, point ``b`` (the one issue 18 found broken) for every containment step of the five
-original playbooks (six scenarios, 21 cases, about 3 minutes here). ``RESPONDER_FULL_MATRIX=1`` runs all
-three points for every scenario, the issue-17 playbooks included (those cases carry the ``slow`` marker).
+original playbooks (six scenarios, 21 cases, about 2 minutes here). ``RESPONDER_FULL_MATRIX=1`` runs all
+three points for every scenario, the issue-17 playbooks included (those cases carry the ``slow`` marker;
+120 cases, about 9 minutes). ``KNOWN`` names a difference that a cause outside responder leaves, and why:
+a case whose only differences are those is reported XFAIL with the reason.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ POINTS = {"a": BEFORE, "b": AFTER, "c": "after_record"}
 CLI = [sys.executable, "-m", "responder"]
 READ = re.compile(r"^[a-z0-9-]+:(Get|List|Describe|Head|Lookup|Filter|Search)")
 APPROVER = "crash-matrix"
+# A difference that a cause outside responder's crash handling leaves, named: a case whose only differences
+# are these paths is reported XFAIL with the reason; any other failure fails as usual.
+KNOWN = {
+    "lambda-function-compromise": (
+        {"/lambda/thumbnailer/policy"},
+        "moto 5.2.5 stores AddPermission's FunctionUrlAuthType as a top-level statement key "
+        "(moto/awslambda/policy.py decode_policy), not as AWS's Condition lambda:FunctionUrlAuthType, which "
+        "remove_foreign_permissions' undo reads: release re-adds the public-url grant without it",
+    ),
+}
 
 
 def _cases() -> list[Any]:
@@ -86,7 +98,7 @@ def _cases() -> list[Any]:
 # ------------------------------------------------------------------------------------------- the process
 @dataclass
 class Driven:
-    """What the responder processes did: the last exit code and output, and whether the trap killed one."""
+    """What the last responder process did: its exit code (-SIGKILL when the trap struck) and output."""
 
     returncode: int
     stdout: str
@@ -250,8 +262,11 @@ def test_kill_resume_release_restores(
             undone |= {(run.run_id, s["id"]): s["status"] for s in released.steps if s["id"].startswith("release:")}
         assert {k: v for k, v in undone.items() if v != "succeeded"} == {}, undone
         assert {s for (rid, s) in undone if rid == run_id} == {f"release:{s}" for s in scenario.steps}
-        after = seeded_part(world(w.kube), before)
-        assert after == before, "\n".join(differences(after, before))
+        diffs = differences(seeded_part(world(w.kube), before), before)
+        paths, why = KNOWN.get(scenario.name, (set(), ""))
+        if diffs and {d.split(": ", 1)[0] for d in diffs} <= paths:
+            pytest.xfail(f"{why}: {diffs}")
+        assert not diffs, "\n".join(diffs)
 
 
 def _no_backoff() -> AwsAccess:

@@ -69,7 +69,7 @@ for w in workers:
     w.start()
 for w in workers:
     w.join()
-print(json.dumps(answers, default=str))
+print(json.dumps(answers))  # no default=: every answer must already be JSON, as Lambda returns it
 """
 
 

@@ -47,8 +47,8 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A freshly reset moto server, with boto3 pointed at it through ``AWS_ENDPOINT_URL``."""
-    requests.post(f"{moto_server}/moto-api/reset-auth", data="inf", headers={"Content-Type": "text/plain"}, timeout=10)
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    requests.post(f"{moto_server}/moto-api/reset-auth", data="inf", headers={"Content-Type": "text/plain"}, timeout=60)
+    requests.post(f"{moto_server}/moto-api/reset", timeout=60)  # a busy machine: reset waits on moto
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
 

@@ -38,14 +38,23 @@ def _width(stream: object) -> int | None:
     return None if isatty and isatty() else 160
 
 
-@lru_cache(maxsize=1)
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+    """One console per output stream and width setting (a notebook or a test may swap ``sys.stdout``)."""
+    import os
+
+    return _console(False, id(sys.stdout), os.environ.get("COLUMNS"))
 
 
-@lru_cache(maxsize=1)
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
+    import os
+
+    return _console(True, id(sys.stderr), os.environ.get("COLUMNS"))
+
+
+@lru_cache(maxsize=8)
+def _console(stderr: bool, _stream: int, _columns: str | None) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=_width(stream))
 
 
 def print_json(data: Any) -> None:

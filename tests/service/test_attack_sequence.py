@@ -293,3 +293,30 @@ def test_a_sequence_relayed_through_security_hub_is_answered_the_same(
     assert all(c.parent_run_id == results[0].run_id for c in children.values())
     assert all(c.status in ("succeeded", "partial") for c in children.values()), [c.steps for c in children.values()]
     assert key_status(USER, KEY) == "Inactive"
+
+
+def _instance_state() -> dict[str, Any]:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    inst = ec2.describe_instances(InstanceIds=[INSTANCE])["Reservations"][0]["Instances"][0]
+    enis = {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in inst["NetworkInterfaces"]}
+    return {"groups": enis, "profile": (inst.get("IamInstanceProfile") or {}).get("Arn")}
+
+
+def test_release_of_an_incident_names_its_children_and_releases_them_on_request(seeded: Finding) -> None:
+    before = _instance_state()
+    results = _service().respond_one(seeded)
+    parent, children = results[0], results[1:]
+    assert _instance_state() != before  # the instance's own run isolated it
+    cli = CliRunner()
+    alone = cli.invoke(app, ["release", parent.run_id, "--reenable-keys", "--json"], catch_exceptions=False)
+    answer = json.loads(alone.stdout)
+    assert sorted(answer["children_not_released"]) == sorted(c.run_id for c in children)
+    assert "--with-children" in answer["hint"] and _instance_state() != before  # the children are left contained
+    both = cli.invoke(
+        app, ["release", parent.run_id, "--with-children", "--reenable-keys", "--json"], catch_exceptions=False
+    )
+    answer = json.loads(both.stdout)
+    assert both.exit_code == 0, both.stdout
+    assert sorted(c["run_id"] for c in answer["children"]) == sorted(c.run_id for c in children)
+    assert answer["children_not_released"] == [] and answer["hint"] is None
+    assert _instance_state() == before  # isolation and the instance profile restored by the child's release

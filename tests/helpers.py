@@ -60,6 +60,24 @@ def seed_user(user: str = "ci-deploy", key_id: str | None = "AKIA2E0A8F3B244C998
     return created
 
 
+def seed_irsa_role(name: str = "web-irsa", path: str = "/payments/", account: str = ACCOUNT) -> str:
+    """The IAM role a pod's service account assumes through EKS's OIDC provider (IRSA)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {
+                    "Federated": f"arn:aws:iam::{account}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
+                },
+            }
+        ],
+    }
+    role = boto3.client("iam").create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))
+    return str(role["Role"]["Arn"])
+
+
 def key_status(user: str, key_id: str) -> str:
     iam = boto3.client("iam", region_name="us-east-1")
     keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]

@@ -33,6 +33,7 @@ from tests.actions.test_records_before_services import (
     released,
     resume_after_crash,
 )
+from tests.helpers import seed_irsa_role
 from tests.k8s_double import CLUSTER, NAMESPACE, NODE, POD, POD_UID, fixture_event, seed_pod
 from tests.throttle_proxy import AFTER, FORWARD, InterceptProxy
 
@@ -70,21 +71,6 @@ def _pod_finding() -> Finding:
     return parse_event(fixture_event("guardduty-eks-runtime-cryptominer.json"), "gd-eks")[0]
 
 
-def _seed_irsa_role() -> None:
-    """The pod's IRSA role, which the playbook captures and revokes before it cordons the node."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.example/id/EX"},
-            }
-        ],
-    }
-    boto3.client("iam").create_role(RoleName="web-irsa", Path="/payments/", AssumeRolePolicyDocument=json.dumps(trust))
-
-
 def _pod_world(kube: KubeDouble) -> dict[str, Any]:
     """What the pod playbook changes: the pod's labels, NetworkPolicies, the node, the IRSA role's policies."""
     return {
@@ -113,7 +99,7 @@ def test_pod_step_crashed_after_its_effect_is_released(
     write: str,
     expected: dict[str, Any],
 ) -> None:
-    _seed_irsa_role()
+    seed_irsa_role()
     original = _pod_world(pod_cluster)
     loaded = cut_after("k8s-pod-compromise", step_id, tmp_path)
     crash = Crash(tmp_path)

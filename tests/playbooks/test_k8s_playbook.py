@@ -18,7 +18,7 @@ from responder.actions.registry import default_registry
 from responder.engine.release import release
 from responder.findings import parse_event
 from responder.findings.model import Finding
-from tests.helpers import engine, shipped
+from tests.helpers import engine, seed_irsa_role, shipped
 from tests.k8s_double import (
     NAMESPACE,
     NODE,
@@ -48,23 +48,6 @@ def gd_finding() -> Finding:
 
 def falco_finding() -> Finding:
     return parse_event(fixture_event("falco-miner-pool-connection.json"), "falco")[0]
-
-
-def seed_irsa_role() -> None:
-    iam = boto3.client("iam", region_name="us-east-1")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Principal": {
-                    "Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
-                },
-            }
-        ],
-    }
-    iam.create_role(RoleName="web-irsa", Path="/payments/", AssumeRolePolicyDocument=json.dumps(trust))
 
 
 def role_policies() -> list[str]:
